@@ -1,0 +1,1 @@
+"""Sub-commands of the `streamproc` CLI; each module has `register(subparsers)`."""

@@ -1,0 +1,1 @@
+"""The loyalty calculation: a readable reference engine and the compiled hot path."""
