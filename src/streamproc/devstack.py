@@ -1,0 +1,449 @@
+"""Local Kafka 3.9.1 (KRaft, single node) and redis-server processes for tests, demo and developers.
+
+Stdlib only (aiokafka is imported lazily by `create_topics`). See docs/local-stack.md.
+
+    python -m streamproc.devstack up|down|status [--dir .run/stack] [--kafka-port 9092] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_DIR = Path(os.environ.get("STREAMPROC_DEPLOY_LOCAL", REPO_ROOT / "deploy" / "local"))
+KAFKA_LIBS = Path(os.environ.get("STREAMPROC_KAFKA_LIBS", LOCAL_DIR / "libs"))
+# Fast start on 2 cores; benchmarks override with a full JIT and a larger heap.
+JVM_FLAGS = os.environ.get(
+    "STREAMPROC_KAFKA_JVM_FLAGS",
+    "-Xms256m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData",
+).split()
+SERVER_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{c}
+listeners=PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c}
+advertised.listeners=PLAINTEXT://127.0.0.1:{p}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={data}
+auto.create.topics.enable=true
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+"""
+_DONE = ".complete"  # written after a successful Maven copy: a half-copied folder is refetched
+
+
+class StackError(RuntimeError):
+    """A local process failed to start (the message carries its log tail)."""
+
+
+def fetch_kafka_jars(libs_dir: Path | None = None, pom: Path | None = None) -> Path:
+    """Copy the broker jars into `libs_dir` with Maven unless already there; return the folder."""
+    libs = Path(libs_dir or KAFKA_LIBS).resolve()
+    if (libs / _DONE).exists():
+        return libs
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    with open(libs.parent / ".libs.lock", "w") as lock:  # concurrent fetchers wait for one
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (libs / _DONE).exists():
+            pom = pom or LOCAL_DIR / "pom.xml"
+            cmd = f"mvn -q -B -f {pom} dependency:copy-dependencies -Dkafka.libs.dir={libs}"
+            r = subprocess.run(cmd.split(), capture_output=True, text=True)
+            if r.returncode:
+                raise StackError(f"{cmd} failed:\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
+            if not any(libs.glob("kafka_2.13-*.jar")):
+                raise StackError(f"Maven ran but no kafka_2.13 jar is in {libs}")
+            (libs / _DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+    return libs
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_redis_installed() -> str:
+    """Path of `redis-server`, installing Debian's package if it is missing."""
+    if not shutil.which("redis-server"):
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run([*sudo, "apt-get", "install", "-y", "redis-server"], env=env).returncode:
+            subprocess.run([*sudo, "apt-get", "update"], env=env, check=True)
+            subprocess.run([*sudo, "apt-get", "install", "-y", "redis-server"], env=env, check=True)
+    return shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):  # a zombie is dead
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return True
+
+
+def terminate(pid: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM, wait up to `timeout`, then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                return
+            if proc is None and not _alive(pid):
+                return
+            time.sleep(0.05)
+
+
+class _Proc:
+    """A child process with a run folder, a log file and a readiness probe."""
+
+    name = "process"
+
+    def __init__(self, run_dir: str | os.PathLike[str], port: int | None = None) -> None:
+        self.run_dir = Path(run_dir).resolve()
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+        self.started_in: float | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / f"{self.name}.out"
+
+    def log_tail(self, lines: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log)"
+
+    def _spawn(self, cmd: list[str], detach: bool, cwd: Path | None = None) -> None:
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd or self.run_dir,
+                start_new_session=detach,
+                preexec_fn=None if detach or sys.platform != "linux" else _die_with_parent,
+            )
+        self.pid = self.proc.pid
+
+    def _wait_ready(self, timeout: float, t0: float) -> None:
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise StackError(
+                    f"{self.name} exited with {self.proc.returncode} during start;"
+                    f" log {self.log_path}:\n{self.log_tail()}"
+                )
+            with contextlib.suppress(OSError):
+                if self._ready():
+                    self.started_in = time.monotonic() - t0
+                    return
+            time.sleep(0.1)
+        self.stop(remove=False)
+        raise StackError(
+            f"{self.name} not ready on port {self.port} after {timeout:.0f}s;"
+            f" log {self.log_path}:\n{self.log_tail()}"
+        )
+
+    def _ready(self) -> bool:
+        raise NotImplementedError
+
+    def stop(self, remove: bool = True, graceful: bool = True) -> None:
+        """Stop (SIGTERM, wait, SIGKILL; `graceful=False` kills at once); optionally rm the dir."""
+        if self.pid is not None:
+            terminate(self.pid, 20.0 if graceful else 0.0, self.proc)
+            self.pid = self.proc = None
+        if remove:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def __enter__(self) -> _Proc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _kafka_cluster_id() -> str:
+    while True:  # Kafka's Uuid.randomUuid(): url-safe base64, never starting with "-"
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
+def _kafka_metadata_brokers(port: int) -> int:
+    """Send a Metadata v1 request; return how many brokers the answer lists."""
+    body = struct.pack(">hhih", 3, 1, 1, 9) + b"devstack" + b"_" + struct.pack(">i", 0)
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        head = s.recv(4, socket.MSG_WAITALL)
+        data = s.recv(struct.unpack(">i", head)[0], socket.MSG_WAITALL)
+    return int(struct.unpack(">i", data[4:8])[0])  # after the correlation id
+
+
+class KafkaBroker(_Proc):
+    """One Kafka 3.9 KRaft node (broker + controller) on 127.0.0.1."""
+
+    name = "kafka"
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike[str],
+        port: int | None = None,
+        controller_port: int | None = None,
+        libs_dir: Path | None = None,
+    ) -> None:
+        super().__init__(run_dir, port)
+        self.controller_port = controller_port or free_port()
+        self.libs_dir = libs_dir
+
+    @property
+    def server_log(self) -> Path:
+        return self.run_dir / "logs" / "server.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def server_properties(self) -> str:
+        data = self.run_dir / "data"
+        return SERVER_PROPERTIES.format(p=self.port, c=self.controller_port, data=data)
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        libs = fetch_kafka_jars(self.libs_dir)
+        log4j = f"-Dlog4j.configuration=file:{LOCAL_DIR / 'log4j.properties'}"
+        logs = f"-Dkafka.logs.dir={self.run_dir / 'logs'}"
+        return ["java", *JVM_FLAGS, log4j, logs, "-cp", f"{libs}/*", main, *args]
+
+    def start(self, timeout: float = 90.0, detach: bool = False) -> KafkaBroker:
+        """Format storage (first start only), launch the JVM and wait until it serves metadata."""
+        t0 = time.monotonic()
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        props = self.run_dir / "server.properties"
+        props.write_text(self.server_properties())
+        if not (self.run_dir / "data" / "meta.properties").exists():
+            fmt = self._java(
+                "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(), "-c", str(props)
+            )
+            r = subprocess.run(fmt, capture_output=True, text=True)
+            if r.returncode:
+                raise StackError(f"kafka storage format failed:\n{r.stdout}{r.stderr}")
+        self._spawn(self._java("kafka.Kafka", str(props)), detach)
+        self._wait_ready(timeout, t0)
+        return self
+
+    def _ready(self) -> bool:
+        return _kafka_metadata_brokers(self.port) > 0
+
+
+class RedisServer(_Proc):
+    """An ephemeral redis-server on 127.0.0.1 (AOF only when asked)."""
+
+    name = "redis"
+
+    def __init__(
+        self, run_dir: str | os.PathLike[str], port: int | None = None, appendonly: bool = False
+    ) -> None:
+        super().__init__(run_dir, port)
+        self.appendonly = appendonly
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 20.0, detach: bool = False) -> RedisServer:
+        """Launch redis-server and wait for PONG."""
+        t0 = time.monotonic()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        aof = "yes" if self.appendonly else "no"
+        args = f"--port {self.port} --bind 127.0.0.1 --appendonly {aof} --dir {self.run_dir}"
+        cmd = [ensure_redis_installed(), *args.split(), "--save", ""]
+        self._spawn(cmd, detach)
+        self._wait_ready(timeout, t0)
+        return self
+
+    def _ready(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+
+
+async def acreate_topics(
+    bootstrap: str, topics: Mapping[str, int], compacted: Iterable[str] = (), timeout: float = 30.0
+) -> None:
+    """Create topics (existing ones are fine) and wait until every partition has a leader."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    compacted = set(compacted)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        new = [
+            NewTopic(n, p, 1, topic_configs={"cleanup.policy": "compact"} if n in compacted else {})
+            for n, p in topics.items()
+        ]
+        resp = await admin.create_topics(new, timeout_ms=int(timeout * 1000))
+        bad = [e for e in resp.topic_errors if e[1] not in (0, 36)]  # 36: TOPIC_ALREADY_EXISTS
+        if bad:
+            raise StackError(f"create_topics failed: {bad}")
+        deadline = time.monotonic() + timeout
+        while True:
+            desc = await admin.describe_topics(list(topics))
+            ok = {
+                t["topic"]
+                for t in desc
+                if t["error_code"] == 0
+                and len(t["partitions"]) >= topics[t["topic"]]
+                and all(p["leader"] >= 0 for p in t["partitions"])
+            }
+            if ok >= set(topics):
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"topics not ready after {timeout}s: {set(topics) - ok}")
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+
+
+def create_topics(
+    bootstrap: str, topics: Mapping[str, int], compacted: Iterable[str] = (), timeout: float = 30.0
+) -> None:
+    """Blocking `acreate_topics`; safe to call from inside a running event loop (own thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, acreate_topics(bootstrap, topics, compacted, timeout)).result()
+
+
+# --- CLI: detached processes whose pids and ports live in <dir>/stack.json ------------------
+
+
+def _state(d: Path) -> dict[str, Any]:
+    with contextlib.suppress(OSError, ValueError):
+        return dict(json.loads((d / "stack.json").read_text()))
+    return {}
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def cmd_up(d: Path, kafka_port: int, redis_port: int) -> int:
+    st = _state(d)
+    if st and all(_alive(v["pid"]) for v in st.values()):
+        print(f"already up: kafka {st['kafka']['bootstrap']}  redis {st['redis']['url']}")
+        return 0
+    cmd_down(d, quiet=True)
+    for port in (kafka_port, redis_port):
+        if port and not _port_free(port):
+            print(f"port {port} is in use; pick another (0 = any free port)", file=sys.stderr)
+            return 1
+    kafka = KafkaBroker(d / "kafka", kafka_port or None)
+    redis = RedisServer(d / "redis", redis_port or None)
+    try:
+        redis.start(detach=True)
+        kafka.start(detach=True)
+    except BaseException:
+        kafka.stop(remove=False)
+        redis.stop(remove=False)
+        raise
+    k, r = kafka, redis
+    state = {
+        "kafka": dict(pid=k.pid, port=k.port, bootstrap=k.bootstrap, log=str(k.server_log)),
+        "redis": dict(pid=r.pid, port=r.port, url=r.url, log=str(r.log_path)),
+    }
+    (d / "stack.json").write_text(json.dumps(state, indent=2) + "\n")
+    print(f"kafka {kafka.bootstrap} (pid {kafka.pid}, ready in {kafka.started_in:.1f}s)")
+    print(f"redis {redis.url} (pid {redis.pid}, ready in {redis.started_in:.2f}s)")
+    return 0
+
+
+def cmd_down(d: Path, quiet: bool = False) -> int:
+    for name, v in _state(d).items():
+        if _alive(v["pid"]):
+            terminate(v["pid"])
+            if not quiet:
+                print(f"stopped {name} (pid {v['pid']})")
+    shutil.rmtree(d, ignore_errors=True)
+    return 0
+
+
+def cmd_status(d: Path) -> int:
+    st = _state(d)
+    if not st:
+        print(f"not up (no {d / 'stack.json'})")
+        return 1
+    up = True
+    for name, v in st.items():
+        alive = _alive(v["pid"])
+        up &= alive
+        where = v.get("bootstrap") or v.get("url")
+        print(f"{name:<6} {'up  ' if alive else 'DOWN'} {where}  pid {v['pid']}  log {v['log']}")
+    return 0 if up else 1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--dir", default=".run/stack", help="run folder (default .run/stack)")
+    p.add_argument("--kafka-port", type=int, default=9092, help="0 = any free port")
+    p.add_argument("--redis-port", type=int, default=6379, help="0 = any free port")
+
+
+def run(args: argparse.Namespace) -> int:
+    d = Path(args.dir).resolve()
+    if args.action == "up":
+        d.mkdir(parents=True, exist_ok=True)
+        return cmd_up(d, args.kafka_port, args.redis_port)
+    return cmd_down(d) if args.action == "down" else cmd_status(d)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m streamproc.devstack", description=__doc__)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
