@@ -71,8 +71,8 @@ def fetch_kafka_jars(libs_dir: Path | None = None, pom: Path | None = None) -> P
     libs = Path(libs_dir or KAFKA_LIBS).resolve()
     if (libs / _DONE).exists():
         return libs
-    libs.parent.mkdir(parents=True, exist_ok=True)
-    with open(libs.parent / ".libs.lock", "w") as lock:  # concurrent fetchers wait for one
+    libs.mkdir(parents=True, exist_ok=True)
+    with open(libs / ".fetch.lock", "w") as lock:  # concurrent fetchers wait for one
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (libs / _DONE).exists():
             pom = pom or LOCAL_DIR / "pom.xml"
