@@ -1,0 +1,51 @@
+# streamproc developer entry points.  `make test` is what CI runs (see .ci/run).
+PYTHON ?= python3
+STACK_DIR ?= .run/stack
+KAFKA_PORT ?= 9092
+REDIS_PORT ?= 6379
+PYTEST_ARGS ?=
+
+STAMP := .cache/install.stamp
+# Rebuild when the compiled engine is missing even if the stamp is fresh (e.g. after `git clean`).
+FASTCALC_SO := $(wildcard src/streamproc/_fastcalc*.so)
+ifeq ($(FASTCALC_SO),)
+STAMP_FORCE := FORCE
+endif
+
+.PHONY: install build jars stack-up stack-down stack-status lint test demo clean FORCE
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py src/streamproc/_fastcalc.pyx $(STAMP_FORCE)
+	$(PYTHON) -m pip install -q "setuptools>=68" wheel "Cython>=3.0"
+	$(PYTHON) -m pip install -q --no-build-isolation -e ".[dev]"
+	@mkdir -p $(dir $@) && touch $@
+
+build:
+	$(PYTHON) setup.py -q build_ext --inplace
+
+jars: install
+	@$(PYTHON) -c "from streamproc.devstack import fetch_kafka_jars as f; print('kafka jars:', f())"
+
+stack-up: install jars
+	$(PYTHON) -m streamproc.devstack up --dir $(STACK_DIR) --kafka-port $(KAFKA_PORT) --redis-port $(REDIS_PORT)
+
+stack-down:
+	$(PYTHON) -m streamproc.devstack down --dir $(STACK_DIR)
+
+stack-status:
+	$(PYTHON) -m streamproc.devstack status --dir $(STACK_DIR)
+
+lint: install
+	$(PYTHON) -m ruff check src tests benchmarks
+
+test: install jars
+	$(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
+
+demo: install jars
+	$(PYTHON) -m streamproc.demo
+
+clean:
+	rm -rf .cache build .run deploy/local/libs src/streamproc/_fastcalc.c src/streamproc/_fastcalc*.so
+
+FORCE:
