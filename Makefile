@@ -5,7 +5,8 @@ KAFKA_PORT ?= 9092
 REDIS_PORT ?= 6379
 PYTEST_ARGS ?=
 
-STAMP := .cache/install.stamp
+# One stamp per interpreter (system python vs .venv), so switching PYTHON reinstalls.
+STAMP := .cache/install$(subst /,_,$(shell $(PYTHON) -c 'import sys; print(sys.prefix)')).stamp
 # Rebuild when the compiled engine is missing even if the stamp is fresh (e.g. after `git clean`).
 FASTCALC_SO := $(wildcard src/streamproc/_fastcalc*.so)
 ifeq ($(FASTCALC_SO),)
