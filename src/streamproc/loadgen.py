@@ -60,6 +60,24 @@ class LoadgenConfig:
     profile_share_bps: int = 9000  # customers who have a profile record
     terminals_per_store: int = 8
 
+    def __post_init__(self) -> None:
+        if self.receipts < 0:
+            raise ValueError("receipts must be >= 0")
+        if self.customers < 1 or self.stores < 1 or self.days < 1 or self.terminals_per_store < 1:
+            raise ValueError("customers, stores, days and terminals_per_store must be >= 1")
+        start = dt.datetime.fromisoformat(self.start)
+        if start.utcoffset() is None:
+            raise ValueError(f"start needs an offset: {self.start!r}")
+        shares = (self.bad_share_bps, self.duplicate_share_bps, self.return_share_bps)
+        for name in (
+            "anonymous_share_bps", "bad_share_bps", "return_share_bps", "duplicate_share_bps",
+            "redeem_share_bps", "coupon_share_bps", "profile_share_bps",
+        ):  # fmt: skip
+            if not 0 <= getattr(self, name) <= 10000:
+                raise ValueError(f"{name} must be within 0..10000")
+        if sum(shares) > 10000:
+            raise ValueError("bad + duplicate + return shares exceed 10000 bps")
+
 
 @dataclass
 class LoadgenStats:
