@@ -1,0 +1,82 @@
+"""Event time: receipts carry ISO 8601 timestamps with offsets; we compute in integer microseconds.
+
+Days, hours and birthdays are read in the program's timezone (spec section 1).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+US_PER_SECOND = 1_000_000
+US_PER_DAY = 86_400 * US_PER_SECOND
+_EPOCH = datetime(1970, 1, 1).astimezone(ZoneInfo("UTC"))
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def to_us(dt: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact, no floats)."""
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * US_PER_SECOND + delta.microseconds
+
+
+def from_us(us: int, tz: ZoneInfo) -> datetime:
+    return _EPOCH.astimezone(tz) + timedelta(microseconds=us)
+
+
+def parse_ts(text: str) -> int:
+    """Parse an ISO 8601 timestamp that must carry an offset; raise ValueError otherwise."""
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError("timestamp has no UTC offset")
+    return to_us(dt)
+
+
+def parse_program_time(value: object, tz: ZoneInfo) -> int:
+    """A program timestamp: with an offset as given; without one, or a bare date, in `tz`."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        dt = datetime.fromisoformat(text)
+    else:
+        raise ValueError("expected an ISO timestamp or date")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return to_us(dt)
+
+
+def format_us(us: int, tz: ZoneInfo) -> str:
+    return from_us(us, tz).isoformat()
+
+
+class LocalClock:
+    """Reads receipt instants in the program's timezone, with a small cache per local day."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+
+    def local(self, us: int) -> tuple[int, int, date]:
+        """(weekday 0=Mon, minute of day, local date) of an instant."""
+        dt = from_us(us, self.tz)
+        return dt.weekday(), dt.hour * 60 + dt.minute, dt.date()
+
+
+def birthday_distance_ok(day: date, birth_month: int, birth_day: int, window: int) -> bool:
+    """Is `day` within `window` days of the birthday, either side, across year ends?
+
+    29 February counts as 28 February in years that have none.
+    """
+    for year in (day.year - 1, day.year, day.year + 1):
+        m, d = birth_month, birth_day
+        if m == 2 and d == 29 and not _is_leap(year):
+            d = 28
+        if abs((date(year, m, d) - day).days) <= window:
+            return True
+    return False
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)

@@ -1,0 +1,77 @@
+"""The state a processor reads and writes, as a small interface with an in-memory backend.
+
+The Redis backend (`streamproc.state.redis_store`) loads what a batch needs into the same
+shape, lets the processor run, then writes the changes back atomically.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from streamproc.domain.receipt import Profile
+from streamproc.engine.model import CustomerState, ReceiptRecord
+
+
+class StateView(Protocol):
+    def customer(self, customer_id: str) -> CustomerState: ...
+    def profile(self, customer_id: str) -> Profile | None: ...
+    def receipt(self, receipt_id: str) -> ReceiptRecord | None: ...
+    def put_receipt(self, rec: ReceiptRecord) -> None: ...
+    def budget_spent(self, campaign_id: str) -> int: ...
+    def add_budget_spent(self, campaign_id: str, amount: int) -> None: ...
+    def coupon_used(self, code: str) -> bool: ...
+    def use_coupon(self, code: str, receipt_id: str) -> None: ...
+    def exhausted_noted(self, campaign_id: str) -> bool: ...
+    def note_exhausted(self, campaign_id: str) -> None: ...
+    def touch(self, st: CustomerState) -> None: ...
+
+
+class MemoryState:
+    """Everything in dicts: `streamproc replay`'s default and the tests' store."""
+
+    def __init__(self) -> None:
+        self.customers: dict[str, CustomerState] = {}
+        self.profiles: dict[str, Profile] = {}
+        self.receipts: dict[str, ReceiptRecord] = {}
+        self.budgets: dict[str, int] = {}
+        self.coupons: dict[str, str] = {}
+        self.exhausted: set[str] = set()
+
+    def customer(self, customer_id: str) -> CustomerState:
+        st = self.customers.get(customer_id)
+        if st is None:
+            st = self.customers[customer_id] = CustomerState(customer_id)
+        return st
+
+    def profile(self, customer_id: str) -> Profile | None:
+        return self.profiles.get(customer_id)
+
+    def put_profile(self, profile: Profile) -> None:
+        self.profiles[profile.customer_id] = profile
+
+    def receipt(self, receipt_id: str) -> ReceiptRecord | None:
+        return self.receipts.get(receipt_id)
+
+    def put_receipt(self, rec: ReceiptRecord) -> None:
+        self.receipts[rec.receipt_id] = rec
+
+    def budget_spent(self, campaign_id: str) -> int:
+        return self.budgets.get(campaign_id, 0)
+
+    def add_budget_spent(self, campaign_id: str, amount: int) -> None:
+        self.budgets[campaign_id] = self.budgets.get(campaign_id, 0) + amount
+
+    def coupon_used(self, code: str) -> bool:
+        return code in self.coupons
+
+    def use_coupon(self, code: str, receipt_id: str) -> None:
+        self.coupons[code] = receipt_id
+
+    def exhausted_noted(self, campaign_id: str) -> bool:
+        return campaign_id in self.exhausted
+
+    def note_exhausted(self, campaign_id: str) -> None:
+        self.exhausted.add(campaign_id)
+
+    def touch(self, st: CustomerState) -> None:
+        pass
