@@ -38,7 +38,7 @@ stack-status:
 	$(PYTHON) -m streamproc.devstack status --dir $(STACK_DIR)
 
 lint: install
-	$(PYTHON) -m ruff check src tests benchmarks
+	$(PYTHON) -m ruff check $(wildcard src tests benchmarks)
 
 test: install jars
 	$(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
