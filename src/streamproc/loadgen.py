@@ -536,6 +536,7 @@ def generate_messages(
         if roll < bad_cut:
             key, msg, _, _ = make_sale(off, anonymous=rnd() * 10000 < anon_bps)
             kind, raw = _make_bad(rnd, msg)
+            key = receipt_key(raw) or key  # not JSON: the key of the receipt it came from
             st.bad += 1
             st.bad_by_kind[kind] = st.bad_by_kind.get(kind, 0) + 1
             yield key, raw
@@ -665,7 +666,7 @@ def _make_bad(rnd: Callable[[], float], msg: dict) -> tuple[str, bytes]:
         elif what == "negative_price":
             line["unit_price"] = -line["unit_price"]
         elif what == "float_price":
-            line["unit_price"] = line["unit_price"] / 100
+            line["unit_price"] = line["unit_price"] + 0.5
         elif what == "empty_lines":
             msg["lines"] = []
         elif what == "duplicate_line_no":
@@ -701,16 +702,23 @@ def _progress(total: int | None, description: str):  # -> rich.progress.Progress
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class _SpeedColumn(ProgressColumn):
+        def render(self, task):  # type: ignore[no-untyped-def]
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:>9,.0f}/s", style="progress.data.speed")
 
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.speed:>9.0f}/s" if total else ""),
+        _SpeedColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         transient=False,
