@@ -49,10 +49,7 @@ ANY_LINE = Target()
 
 def category_matches(category: str, targets: tuple[str, ...]) -> bool:
     """C matches C itself and every category that starts with C/."""
-    for t in targets:
-        if category == t or category.startswith(t + "/"):
-            return True
-    return False
+    return any(category == t or category.startswith(t + "/") for t in targets)
 
 
 @dataclass(frozen=True)
@@ -430,9 +427,8 @@ class _Loader:
                 continue
             cid = c.get("id")
             if not isinstance(cid, str) or not ID_RE.match(cid):
-                self.errors.append(
-                    f"{self.source}: campaigns[{i}]: field 'id': {cid!r} must match [a-z0-9_-]{{1,64}}"
-                )
+                self.errors.append(f"{self.source}: campaigns[{i}]: field 'id': {cid!r} "
+                                   "must match [a-z0-9_-]{1,64}")
                 cid = f"campaigns[{i}]"
             elif cid in seen:
                 self.err(cid, "id", "duplicate campaign id")

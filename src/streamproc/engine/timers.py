@@ -1,0 +1,85 @@
+"""Timer events: points activated, expiring soon and expired, each once per bucket.
+
+They report transitions on a clock of their own (the wall clock in a stream, the latest
+receipt time read in a replay) and never change what a receipt computes: they only read the
+buckets and mark what they have announced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamproc.domain.program import Program
+from streamproc.domain.timeutil import US_PER_DAY, format_us
+from streamproc.engine import ledger
+from streamproc.engine.model import (
+    EXPIRED,
+    NOTE_ACTIVATED,
+    NOTE_EXPIRED,
+    NOTE_EXPIRING,
+    Bucket,
+    CustomerState,
+)
+
+
+def _due(b: Bucket, notify_us: int | None) -> list[tuple[int, int]]:
+    out = []
+    if not b.notes & NOTE_ACTIVATED and b.state != EXPIRED:
+        out.append((b.act_us, NOTE_ACTIVATED))
+    if b.exp_us is not None:
+        if notify_us is not None and not b.notes & NOTE_EXPIRING and b.state != EXPIRED:
+            out.append((b.exp_us - notify_us, NOTE_EXPIRING))
+        if not b.notes & NOTE_EXPIRED:
+            out.append((b.exp_us, NOTE_EXPIRED))
+    return out
+
+
+def next_due(st: CustomerState, program: Program) -> int | None:
+    """When this customer's next timer event is due (None: nothing to announce)."""
+    notify = _notify_us(program)
+    best = None
+    for b in st.buckets:
+        for due, _ in _due(b, notify):
+            if best is None or due < best:
+                best = due
+    return best
+
+
+def _notify_us(program: Program) -> int | None:
+    d = program.expiring_days_before
+    return None if d is None else d * US_PER_DAY
+
+
+def fire_due(st: CustomerState, program: Program, now_us: int) -> list[dict[str, Any]]:
+    """Announce every transition due by `now_us`, in time order, and mark it announced."""
+    notify = _notify_us(program)
+    due: list[tuple[int, int, int, Bucket]] = []
+    for b in st.buckets:
+        for t, what in _due(b, notify):
+            if t <= now_us:
+                due.append((t, what, b.id, b))
+    due.sort(key=lambda e: (e[0], e[1], e[2]))
+    events: list[dict[str, Any]] = []
+    for t, what, _, b in due:
+        if b.notes & what:
+            continue
+        b.notes |= what
+        if what == NOTE_ACTIVATED:
+            etype, amount = "points_activated", b.amount
+        elif what == NOTE_EXPIRING:
+            if t + notify <= now_us:  # type: ignore[operator]
+                continue  # already past its expiry: only `points_expired` is news
+            etype, amount = "points_expiring_soon", b.amount
+        else:
+            etype, amount = "points_expired", b.burnt if b.state == EXPIRED else b.amount
+            b.notes |= NOTE_ACTIVATED | NOTE_EXPIRING
+        if amount <= 0:
+            continue
+        ev = {"event_id": f"{st.customer_id}/b{b.id}/{etype}", "type": etype,
+              "customer_id": st.customer_id, "ts": format_us(t, program.tz), "amount": amount,
+              "campaign_id": b.campaign_id}
+        if etype != "points_expired" and b.exp_us is not None:
+            ev["expires_at"] = format_us(b.exp_us, program.tz)
+        events.append(ev)
+    ledger.prune(st)
+    return events
