@@ -355,6 +355,14 @@ def test_program_targets_exist_in_the_catalogue() -> None:
         assert any(x.startswith(r["category"] + "/") for x in cats)
 
 
+def test_sku_campaigns_give_something_on_catalogue_prices() -> None:
+    price = {s.sku: s.unit_price for s in build_catalogue()}
+    for c in _program()["campaigns"]:
+        if c["type"] in ("fixed_price", "amount_off") and "skus" in c.get("target", {}):
+            cut = c.get("price", 0)
+            assert all(price[sku] > cut for sku in c["target"]["skus"]), c["id"]
+
+
 def test_coupon_codes_match_the_program() -> None:
     codes = {}
     for c in _program()["campaigns"]:
@@ -457,3 +465,42 @@ def test_generation_speed(tmp_path: Path) -> None:
     n = write_jsonl(tmp_path / "r.jsonl", generate_receipts(cfg), progress=False)
     rate = n / (time.perf_counter() - t0)
     assert rate > 15_000, f"{rate:.0f} receipts/s"  # ~70-80k/s on one core; slack for CI
+
+
+# ----------------------------------------------------------------------------- with the engine
+
+
+def test_reference_engine_rejects_exactly_the_bad_messages() -> None:
+    """Through the reference engine (when it is there): rejects are the bad messages, by
+    reason, duplicates are duplicates, and every campaign of the program gives something."""
+    try:
+        from streamproc.domain.program import load_program
+        from streamproc.domain.receipt import parse_profile
+        from streamproc.engine.processor import Processor
+        from streamproc.engine.reference import ReferenceEngine
+        from streamproc.engine.store import MemoryState
+
+        program = load_program(PROGRAM)
+        proc = Processor(program, ReferenceEngine(program))
+        view = MemoryState()
+    except (ImportError, AttributeError, TypeError) as exc:
+        pytest.skip(f"reference engine not usable here: {exc}")
+    cfg = LoadgenConfig(receipts=12_000, customers=1_500, bad_share_bps=100)
+    for _key, value in customer_messages(cfg):
+        view.put_profile(parse_profile(value))
+    stats = LoadgenStats()
+    status: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    campaigns: set[str] = set()
+    for raw in generate_receipts(cfg, stats):
+        out = proc.process_raw(raw, view)
+        status[out.status] += 1
+        if out.reject:
+            reasons[out.reject["reason"]] += 1
+        if out.result and out.status == "applied":
+            campaigns |= {a["campaign_id"] for a in out.result.get("applied", [])}
+    assert dict(reasons) == stats.bad_by_kind
+    assert status["duplicate"] == stats.duplicates
+    assert status["applied"] == stats.sales + stats.returns
+    expected = {c["id"] for c in _program()["campaigns"]}
+    assert len(expected - campaigns) <= 3, sorted(expected - campaigns)
