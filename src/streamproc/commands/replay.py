@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             err.print(f"[red]no such file[/]: {f}", markup=False)
             return 2
     if args.redis:
-        from streamproc.state.redis_replay import run_redis_replay
+        from streamproc.replay_redis import run_redis_replay
 
         return run_redis_replay(args, program, engine)
     with contextlib.ExitStack() as stack:

@@ -47,6 +47,7 @@ class Outcome:
     reject: dict[str, Any] | None = None
     receipt: Receipt | None = None
     calc: SaleCalc | None = None
+    redelivered: bool = False
 
 
 def _days(n: int | None) -> int | None:
@@ -74,16 +75,25 @@ class Processor:
     def process(self, receipt: Receipt, view: StateView, raw: bytes | str = b"",
                 origin: str | None = None) -> Outcome:
         prev = view.receipt(receipt.receipt_id)
+        if prev is not None and origin is not None and prev.origin == origin:
+            stored = view.stored_output(receipt.receipt_id)
+            if stored is not None:  # redelivered after a crash: the same answer again
+                return Outcome(APPLIED, stored, stored["events"], receipt=receipt,
+                               redelivered=True)
         if prev is not None and abs(receipt.ts_us - prev.ts_us) <= self.program.return_window_us:
             return Outcome(DUPLICATE, {"receipt_id": receipt.receipt_id,
                                        "customer_id": receipt.customer_id,
                                        "status": DUPLICATE}, receipt=receipt)
         try:
             if receipt.kind == "return":
-                return self.process_return(receipt, view, origin)
-            return self.process_sale(receipt, view, origin)
+                out = self.process_return(receipt, view, origin)
+            else:
+                out = self.process_sale(receipt, view, origin)
         except Reject as rej:
             return self.rejected(rej, raw)
+        if origin is not None:
+            view.keep_output(receipt.receipt_id, out.result)  # type: ignore[arg-type]
+        return out
 
     def rejected(self, rej: Reject, raw: bytes | str) -> Outcome:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw

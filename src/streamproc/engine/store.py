@@ -6,7 +6,7 @@ shape, lets the processor run, then writes the changes back atomically.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from streamproc.domain.receipt import Profile
 from streamproc.engine.model import CustomerState, ReceiptRecord
@@ -24,6 +24,8 @@ class StateView(Protocol):
     def exhausted_noted(self, campaign_id: str) -> bool: ...
     def note_exhausted(self, campaign_id: str) -> None: ...
     def touch(self, st: CustomerState) -> None: ...
+    def stored_output(self, receipt_id: str) -> dict[str, Any] | None: ...
+    def keep_output(self, receipt_id: str, result: dict[str, Any]) -> None: ...
 
 
 class MemoryState:
@@ -74,4 +76,10 @@ class MemoryState:
         self.exhausted.add(campaign_id)
 
     def touch(self, st: CustomerState) -> None:
+        pass
+
+    def stored_output(self, receipt_id: str) -> dict[str, Any] | None:
+        return None  # a replay in memory never sees a redelivery
+
+    def keep_output(self, receipt_id: str, result: dict[str, Any]) -> None:
         pass

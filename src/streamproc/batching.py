@@ -1,0 +1,150 @@
+"""One batch of Kafka messages in, the records to produce out: decode, compute, commit to Redis.
+
+No faust here: the Faust agent (`streamproc.stream`) and `replay --redis` both drive this.
+A batch is applied to Redis in one atomic, idempotent call; a conflict (the state moved under
+us) recomputes the batch, transient Redis errors are retried with backoff, anything else is
+raised for the caller to stop on (never skip a batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.exceptions as rexc
+
+from streamproc.domain.program import Program
+from streamproc.domain.receipt import Receipt, Reject, parse_profile, parse_receipt
+from streamproc.engine.processor import APPLIED, REJECTED, Outcome, Processor, SaleEngine
+from streamproc.state.redis_store import Conflict, RedisStore
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_REDIS = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError,
+                   rexc.TryAgainError, OSError)
+
+
+@dataclass(slots=True)
+class InMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+@dataclass
+class BatchOutput:
+    results: list[tuple[bytes, bytes]] = field(default_factory=list)
+    events: list[tuple[bytes, bytes]] = field(default_factory=list)
+    dlq: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    conflicts: int = 0
+    redis_seconds: float = 0.0
+
+
+class RetryBudgetExceeded(RuntimeError):
+    """Redis stayed unavailable (or kept conflicting) for longer than the worker may wait."""
+
+
+class BatchProcessor:
+    """Applies batches of receipt messages to Redis state and says what to produce."""
+
+    def __init__(self, program: Program, engine: SaleEngine, store: RedisStore,
+                 max_conflicts: int = 20, max_retry_seconds: float = 120.0,
+                 metrics: Any = None) -> None:
+        self.program = program
+        self.processor = Processor(program, engine)
+        self.store = store
+        self.max_conflicts = max_conflicts
+        self.max_retry_seconds = max_retry_seconds
+        self.metrics = metrics
+
+    async def process(self, msgs: Sequence[InMessage]) -> BatchOutput:
+        parsed: list[tuple[InMessage, Receipt | None, Reject | None]] = []
+        for m in msgs:
+            try:
+                parsed.append((m, parse_receipt(m.value), None))
+            except Reject as rej:
+                parsed.append((m, None, rej))
+        receipts = [r for _, r, _ in parsed if r is not None]
+        out = BatchOutput()
+        outcomes = await self._compute_and_commit(parsed, receipts, out)
+        self._render(parsed, outcomes, out)
+        return out
+
+    async def _compute_and_commit(self, parsed, receipts, out: BatchOutput) -> list[Outcome]:
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            try:
+                t0 = time.perf_counter()
+                view = await self.store.load(receipts)
+                out.redis_seconds += time.perf_counter() - t0
+                outcomes = []
+                for m, r, rej in parsed:
+                    if r is None:
+                        outcomes.append(self.processor.rejected(rej, m.value))
+                    else:
+                        outcomes.append(self.processor.process(r, view, m.value, m.origin))
+                t0 = time.perf_counter()
+                await self.store.commit(view)
+                out.redis_seconds += time.perf_counter() - t0
+                return outcomes
+            except Conflict as exc:
+                out.conflicts += 1
+                if out.conflicts > self.max_conflicts:
+                    raise RetryBudgetExceeded(f"batch kept conflicting: {exc}") from exc
+                log.info("state moved during the batch (%s); recomputing", exc)
+            except TRANSIENT_REDIS as exc:
+                if self.metrics is not None:
+                    self.metrics.count_redis_error("apply_batch")
+                if time.monotonic() - started > self.max_retry_seconds:
+                    raise RetryBudgetExceeded(f"Redis unavailable: {exc}") from exc
+                log.warning("Redis error (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _render(self, parsed, outcomes: list[Outcome], out: BatchOutput) -> None:
+        dumps = orjson.dumps
+        for (m, r, _), o in zip(parsed, outcomes, strict=True):
+            out.outcomes.append(o)
+            if o.status == REJECTED:
+                rec = dict(o.reject or {})
+                rec.update(topic=m.topic, partition=m.partition, offset=m.offset)
+                out.dlq.append((m.key, dumps(rec)))
+                continue
+            key = (r.customer_id or r.receipt_id).encode()
+            out.results.append((key, dumps(o.result)))
+            if o.status == APPLIED:
+                for ev in o.events:
+                    out.events.append((key, dumps(ev)))
+
+
+async def apply_profiles(
+    store: RedisStore, msgs: Sequence[InMessage]
+) -> list[tuple[bytes | None, bytes]]:
+    """Store customer profiles; return DLQ records for the ones that break the format."""
+    good = []
+    dlq = []
+    for m in msgs:
+        try:
+            good.append(parse_profile(m.value))
+        except Reject as rej:
+            dlq.append((m.key, orjson.dumps({
+                "reason": rej.reason, "detail": rej.detail,
+                "raw": m.value.decode("utf-8", "replace"), "topic": m.topic,
+                "partition": m.partition, "offset": m.offset})))
+    if good:
+        await store.put_profiles(good)
+    return dlq

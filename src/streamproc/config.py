@@ -1,0 +1,68 @@
+"""Worker settings: every flag also reads from `STREAMPROC_<FLAG>` (flags win)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+
+
+@dataclass
+class WorkerSettings:
+    program: str = ""
+    kafka: str = "127.0.0.1:9092"
+    redis: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "sp"
+    group: str = "streamproc-worker"
+    receipts_topic: str = "receipts"
+    customers_topic: str = "customers"
+    results_topic: str = "receipt-results"
+    events_topic: str = "loyalty-events"
+    dlq_topic: str = "receipts-dlq"
+    partitions: int = 6
+    batch_size: int = 500
+    batch_wait_ms: int = 50
+    metrics_addr: str = "0.0.0.0:9100"
+    engine: str = "compiled"
+    timer_interval_s: float = 1.0
+    output_ttl_s: int = 86_400
+    state_dir: str = ".run/worker"
+    log_level: str = "warn"
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: str = ""
+    redis_password: str = ""
+
+    SECRET = ("kafka_sasl_password", "redis_password")
+
+    def redacted(self) -> dict[str, object]:
+        return {f.name: ("***" if f.name in self.SECRET and getattr(self, f.name) else
+                         getattr(self, f.name)) for f in fields(self)}
+
+
+def add_worker_flags(p: argparse.ArgumentParser) -> None:
+    for f in fields(WorkerSettings):
+        flag = "--" + f.name.replace("_", "-")
+        env = "STREAMPROC_" + f.name.upper()
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        p.add_argument(flag, type=kind, default=None,
+                       help=f"(env {env}, default {f.default!r})")
+
+
+def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = None
+                  ) -> WorkerSettings:
+    """Flags first, then STREAMPROC_* variables, then defaults."""
+    env = os.environ if environ is None else environ
+    values = {}
+    for f in fields(WorkerSettings):
+        v = getattr(args, f.name, None)
+        if v is None:
+            raw = env.get("STREAMPROC_" + f.name.upper())
+            if raw is not None:
+                kind = {"int": int, "float": float}.get(str(f.type), str)
+                v = kind(raw)
+        if v is not None:
+            values[f.name] = v
+    return WorkerSettings(**values)

@@ -1,0 +1,1 @@
+"""Where loyalty state lives between batches: Redis, applied atomically per batch."""

@@ -1,0 +1,1 @@
+"""The streaming worker: the only package that imports faust."""

@@ -1,0 +1,259 @@
+"""The Faust app: agents over `receipts` and `customers`, a timer for point-expiry events, the
+metrics endpoint. Batches are applied to Redis atomically (see `streamproc.batching`) and their
+results produced and acknowledged by Kafka before faust may commit their offsets.
+
+faust acks a batch even when the body raises (its `take` acks in a `finally`), so on an error
+that is neither transient nor poison the worker exits at once, before control returns to
+faust: the batch is redelivered to the next owner instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+
+from streamproc import __version__
+from streamproc.batching import BatchOutput, BatchProcessor, InMessage, apply_profiles
+from streamproc.config import WorkerSettings
+from streamproc.domain.program import Program
+from streamproc.engine import timers
+from streamproc.engine.processor import SaleEngine
+from streamproc.observability.http import make_app, parse_addr, serve
+from streamproc.observability.metrics import LoyaltyMetrics
+from streamproc.state.redis_store import Conflict, RedisStore
+
+log = logging.getLogger("streamproc.worker")
+EXIT_FATAL = 70
+
+
+def _kafka_security(s: WorkerSettings) -> dict[str, Any]:
+    kw: dict[str, Any] = {"security_protocol": s.kafka_security_protocol}
+    if s.kafka_sasl_mechanism:
+        kw.update(sasl_mechanism=s.kafka_sasl_mechanism,
+                  sasl_plain_username=s.kafka_sasl_username,
+                  sasl_plain_password=s.kafka_sasl_password)
+    if s.kafka_ssl_cafile:
+        from aiokafka.helpers import create_ssl_context
+
+        kw["ssl_context"] = create_ssl_context(cafile=s.kafka_ssl_cafile)
+    return kw
+
+
+def _faust_credentials(s: WorkerSettings) -> Any:
+    if s.kafka_sasl_mechanism:
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=s.kafka_ssl_cafile or None) \
+            if "SSL" in s.kafka_security_protocol else None
+        return faust.SASLCredentials(username=s.kafka_sasl_username,
+                                     password=s.kafka_sasl_password,
+                                     mechanism=s.kafka_sasl_mechanism, ssl_context=ctx)
+    if s.kafka_ssl_cafile:
+        import ssl
+
+        return ssl.create_default_context(cafile=s.kafka_ssl_cafile)
+    return None
+
+
+def _redis_url(s: WorkerSettings) -> str:
+    if s.redis_password and "@" not in s.redis.split("//", 1)[-1]:
+        scheme, rest = s.redis.split("//", 1)
+        return f"{scheme}//:{s.redis_password}@{rest}"
+    return s.redis
+
+
+class Worker:
+    """Everything one worker process holds: the app, the store, the producer, the metrics."""
+
+    def __init__(self, settings: WorkerSettings, program: Program, engine: SaleEngine) -> None:
+        self.s = settings
+        self.program = program
+        self.engine = engine
+        self.metrics = LoyaltyMetrics()
+        self.metrics.set_worker_info(__version__, engine.name)
+        self.store = RedisStore(_redis_url(settings), program, prefix=settings.redis_prefix,
+                                output_ttl_s=settings.output_ttl_s)
+        self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics)
+        self.producer: AIOKafkaProducer | None = None
+        self.last_loop = time.monotonic()
+        self.ready = False
+        self.app = self._build_app()
+
+    # ------------------------------------------------------------------ app
+    def _build_app(self) -> faust.App:
+        s = self.s
+        kw: dict[str, Any] = {}
+        cred = _faust_credentials(s)
+        if cred is not None:
+            kw["broker_credentials"] = cred
+        app = faust.App(
+            s.group,
+            broker=f"kafka://{s.kafka}",
+            value_serializer="raw",
+            key_serializer="raw",
+            store="memory://",
+            web_enabled=False,
+            web_tables_enabled=False,
+            topic_partitions=s.partitions,
+            datadir=s.state_dir,
+            consumer_auto_offset_reset="earliest",
+            stream_buffer_maxsize=max(4096, 4 * s.batch_size),
+            broker_commit_every=max(1000, 2 * s.batch_size),
+            broker_commit_interval=1.0,
+            broker_max_poll_records=max(500, s.batch_size),
+            **kw,
+        )
+        receipts = app.topic(s.receipts_topic, key_type=bytes, value_type=bytes,
+                             partitions=s.partitions)
+        customers = app.topic(s.customers_topic, key_type=bytes, value_type=bytes,
+                              partitions=s.partitions)
+        within = s.batch_wait_ms / 1000.0
+
+        @app.agent(receipts, concurrency=1)
+        async def apply_receipts(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(s.batch_size, within=within):
+                await self._guarded(self.handle_receipts, events)
+
+        @app.agent(customers, concurrency=1)
+        async def apply_customers(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(s.batch_size, within=within):
+                await self._guarded(self.handle_customers, events)
+
+        @app.timer(interval=s.timer_interval_s)
+        async def point_timers() -> None:
+            await self._guarded(self.fire_timers)
+
+        @app.timer(interval=5.0)
+        async def gauges() -> None:
+            try:
+                await self.update_gauges()
+            except Exception as exc:  # gauges are best effort, never fatal
+                log.warning("gauge update failed: %s", exc)
+
+        @app.task
+        async def start_http() -> None:
+            host, port = parse_addr(s.metrics_addr)
+            await serve(make_app(self.metrics, self.is_ready, self.is_alive), host, port)
+            self.ready = await self.store.ping()
+            self.metrics.set_up(True)
+            log.warning("streamproc worker %s: engine %s, metrics on %s", __version__,
+                        self.engine.name, s.metrics_addr)
+
+        return app
+
+    def is_ready(self) -> bool:
+        return self.ready
+
+    def is_alive(self) -> bool:
+        return time.monotonic() - self.last_loop < 120
+
+    async def _guarded(self, fn: Any, *args: Any) -> None:
+        try:
+            await fn(*args)
+            self.last_loop = time.monotonic()
+        except Exception:
+            log.critical("unrecoverable error: stopping before faust can commit past "
+                         "unprocessed messages", exc_info=True)
+            logging.shutdown()
+            os._exit(EXIT_FATAL)
+
+    # ------------------------------------------------------------------ handlers
+    async def _producer(self) -> AIOKafkaProducer:
+        if self.producer is None:
+            self.producer = AIOKafkaProducer(
+                bootstrap_servers=self.s.kafka, acks="all", enable_idempotence=True,
+                linger_ms=5, max_batch_size=1 << 20, **_kafka_security(self.s))
+            await self.producer.start()
+        return self.producer
+
+    async def produce(self, out: BatchOutput) -> None:
+        """Send everything and wait until Kafka has it: only then may offsets commit."""
+        p = await self._producer()
+        s = self.s
+        futs = [await p.send(s.results_topic, v, key=k) for k, v in out.results]
+        futs += [await p.send(s.events_topic, v, key=k) for k, v in out.events]
+        futs += [await p.send(s.dlq_topic, v, key=k) for k, v in out.dlq]
+        if futs:
+            await asyncio.gather(*futs)
+
+    async def handle_receipts(self, events: list[Any]) -> None:
+        t0 = time.perf_counter()
+        msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset,
+                          e.message.key, e.message.value,
+                          int(e.message.timestamp * 1000) if e.message.timestamp else None)
+                for e in events]
+        out = await self.batcher.process(msgs)
+        self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
+        await self.produce(out)
+        now = time.time()
+        m = self.metrics
+        for msg, o in zip(msgs, out.outcomes, strict=True):
+            m.count_receipt(o.status)
+            if o.status == "rejected":
+                m.count_dlq(o.reject["reason"])  # type: ignore[index]
+            elif o.status == "applied" and not o.redelivered:
+                m.observe_result(o.result)  # type: ignore[arg-type]
+            if msg.timestamp_ms:
+                m.observe_receipt_latency(now - msg.timestamp_ms / 1000)
+        m.observe_batch(len(msgs), time.perf_counter() - t0)
+
+    async def handle_customers(self, events: list[Any]) -> None:
+        msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset,
+                          e.message.key, e.message.value) for e in events]
+        dlq = await apply_profiles(self.store, msgs)
+        if dlq:
+            await self.produce(BatchOutput(dlq=dlq))
+
+    async def fire_timers(self) -> None:
+        now_us = time.time_ns() // 1000
+        due = await self.store.due_customers(now_us)
+        if not due:
+            return
+        view = await self.store.load_customers(due)
+        events = []
+        for cid, st in view.customers.items():
+            evs = timers.fire_due(st, self.program, now_us)
+            events += [(cid.encode(), ev) for ev in evs]
+            view.touch(st)
+        try:
+            await self.store.commit(view)
+        except Conflict:
+            return  # a receipt moved the customer meanwhile: next tick
+        import orjson
+
+        for _, ev in events:
+            self.metrics.count_event(ev["type"])
+        await self.produce(BatchOutput(events=[(k, orjson.dumps(ev)) for k, ev in events]))
+
+    async def update_gauges(self) -> None:
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            hw = consumer.highwater(tp)
+            pos = await consumer.position(tp)
+            if hw is not None and pos is not None:
+                self.metrics.set_lag(tp.topic, tp.partition, max(0, hw - pos))
+            committed = consumer._committed_offset.get(tp)
+            if committed is not None:
+                self.metrics.set_committed_offset(tp.topic, tp.partition, committed)
+        for cid, left in (await self.store.budgets_remaining()).items():
+            self.metrics.set_budget_remaining(cid, left)
+        self.metrics.set_points_liability(await self.store.liability())
+
+
+def run_worker(settings: WorkerSettings, program: Program, engine: SaleEngine) -> int:
+    """Run until stopped (SIGTERM/SIGINT), like `faust worker`."""
+    from faust.worker import Worker as FaustWorker
+
+    w = Worker(settings, program, engine)
+    level = {"warn": "warning"}.get(settings.log_level, settings.log_level)
+    fw = FaustWorker(w.app, loglevel=level, quiet=True)
+    fw.execute_from_commandline()
+    return 0
+
+
