@@ -1,4 +1,1003 @@
-# cython: language_level=3
-"""The compiled hot path (placeholder until the engine lands)."""
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""The compiled hot path: spec section 5 for one sale, exactly like the reference engine.
+
+`FastEngine(program)` compiles the program into a flat plan once (`streamproc.engine.plan`),
+then each `calc_sale` copies the receipt's lines into C arrays (quantities, prices, amounts and
+each line's coverage row from the plan's interning cache) and runs every stage on C integers.
+Products that can pass 2^63 (amount * bps, base * rate * multiplier, total * weight in splits)
+use 128-bit integers. Python objects are touched only to read the receipt and the context and to
+build the `SaleCalc`.
+"""
+
+from libc.stdint cimport int64_t, uint64_t, int32_t, uint8_t
+from libc.stdlib cimport malloc, free, realloc
+from libc.string cimport memcpy, memset
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+from streamproc.domain.timeutil import birthday_distance_ok, from_us
+from streamproc.engine.calc import SaleCalc
+from streamproc.engine.plan import compile_plan
 
 COMPILED = True
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <stdlib.h>
+    typedef struct { int64_t rem; int32_t idx; } fc_rem;
+    typedef struct { int64_t price; int64_t rank; int32_t idx; } fc_unit;
+
+    /* floor(a * b / c) for a, b >= 0, c > 0, exact through 128 bits */
+    static inline int64_t fc_md(int64_t a, int64_t b, int64_t c) {
+        return (int64_t)(((__int128)a * (__int128)b) / (__int128)c);
+    }
+    /* floor(a * b * m / c) for non-negative a, b, m; c > 0 */
+    static inline int64_t fc_md3(int64_t a, int64_t b, int64_t m, int64_t c) {
+        return (int64_t)(((__int128)a * (__int128)b * (__int128)m) / (__int128)c);
+    }
+    static int fc_rem_cmp(const void *pa, const void *pb) {
+        const fc_rem *a = (const fc_rem *)pa, *b = (const fc_rem *)pb;
+        if (a->rem != b->rem) return a->rem > b->rem ? -1 : 1;
+        return (a->idx > b->idx) - (a->idx < b->idx);
+    }
+    static int fc_unit_cmp(const void *pa, const void *pb) {
+        const fc_unit *a = (const fc_unit *)pa, *b = (const fc_unit *)pb;
+        if (a->price != b->price) return a->price > b->price ? -1 : 1;
+        if (a->rank != b->rank) return a->rank < b->rank ? -1 : 1;
+        return (a->idx > b->idx) - (a->idx < b->idx);
+    }
+    /* money.split_largest_remainder: out may not alias w */
+    static void fc_split(int64_t total, const int64_t *w, int64_t *out, int n, fc_rem *tmp) {
+        __int128 wsum = 0;
+        int i;
+        for (i = 0; i < n; i++) wsum += w[i];
+        if (wsum <= 0 || total <= 0) {
+            for (i = 0; i < n; i++) out[i] = 0;
+            return;
+        }
+        int64_t given = 0;
+        for (i = 0; i < n; i++) {
+            __int128 p = (__int128)total * (__int128)w[i];
+            out[i] = (int64_t)(p / wsum);
+            tmp[i].rem = (int64_t)(p % wsum);
+            tmp[i].idx = i;
+            given += out[i];
+        }
+        int64_t left = total - given;
+        if (left > 0) {
+            if (left == 1) {
+                int best = 0;
+                for (i = 1; i < n; i++) if (tmp[i].rem > tmp[best].rem) best = i;
+                out[best] += 1;
+            } else {
+                qsort(tmp, n, sizeof(fc_rem), fc_rem_cmp);
+                for (i = 0; i < left && i < n; i++) out[tmp[i].idx] += 1;
+            }
+        }
+    }
+    static void fc_sort_units(fc_unit *u, int n) { qsort(u, n, sizeof(fc_unit), fc_unit_cmp); }
+    """
+    ctypedef struct fc_rem:
+        int64_t rem
+        int32_t idx
+    ctypedef struct fc_unit:
+        int64_t price
+        int64_t rank
+        int32_t idx
+    int64_t fc_md(int64_t a, int64_t b, int64_t c) nogil
+    int64_t fc_md3(int64_t a, int64_t b, int64_t m, int64_t c) nogil
+    void fc_split(int64_t total, const int64_t *w, int64_t *out, int n, fc_rem *tmp) nogil
+    void fc_sort_units(fc_unit *u, int n) nogil
+
+DEF BPS = 10000
+DEF F_ACCRUE = 1
+DEF F_REDEEM = 2
+DEF F_DISCOUNT = 4
+
+DEF T_PERCENT_OFF = 0
+DEF T_AMOUNT_OFF = 1
+DEF T_FIXED_PRICE = 2
+DEF T_N_FOR_M = 3
+DEF T_BUNDLE = 4
+DEF T_THRESHOLD = 5
+DEF T_BONUS = 6
+DEF T_SKU_POINTS = 7
+DEF T_MULTIPLIER = 8
+DEF T_OFFER = 9
+DEF OFFER_PERCENT = 1
+DEF OFFER_MULT = 2
+
+cdef int64_t I64_MAX = 0x7FFFFFFFFFFFFFFF
+cdef uint64_t FNV_PRIME = 0x100000001B3
+
+ctypedef struct Camp:
+    int type
+    int exclusive
+    int64_t percent_bps
+    int64_t amount
+    int64_t price
+    int64_t buy
+    int64_t pay
+    int64_t min_amount
+    int64_t points
+    int64_t ppu
+    int64_t mult
+    int64_t max_sets
+    int64_t per_receipt
+    int64_t per_customer
+    int has_budget
+    int64_t holdout
+    uint64_t fnv
+    int has_from
+    int64_t active_from
+    int has_until
+    int64_t active_until
+    int days
+    int64_t start_min
+    int64_t end_min
+    int has_stores
+    int anon_ok
+    int64_t tiers_mask
+    int has_segments
+    int first_purchase
+    int64_t bday
+    int has_coupon
+    int target
+    int offer_kind
+    int offer_target
+    int64_t offer_pct
+    int64_t offer_mult
+    int comp_start
+    int comp_count
+
+
+cdef inline int64_t _clamp64(object v):
+    if v > I64_MAX:
+        return I64_MAX
+    if v < -I64_MAX:
+        return -I64_MAX
+    return v
+
+
+cdef class FastEngine:
+    """Computes sales in C; `calc_sale` returns exactly what `ReferenceEngine.calc_sale` does."""
+
+    cdef readonly object program
+    cdef readonly object plan
+    cdef readonly str name
+    cdef int nc
+    cdef int T
+    cdef Camp *c
+    cdef int *comp_target
+    cdef int64_t *comp_qty
+    cdef int ncomp_max
+    cdef int *mult_order
+    cdef int nmult
+    cdef list ids
+    cdef list stores
+    cdef list segments
+    cdef dict index
+    cdef dict code_owner
+    cdef list single_use
+    cdef dict rows
+    cdef object plan_row
+    cdef object tz
+    cdef dict time_cache
+    cdef bint on_redeemed
+    cdef int64_t max_line_bps
+    cdef int64_t max_share_bps
+    cdef int64_t min_payable
+    cdef bint any_time
+    # per campaign scratch
+    cdef uint8_t *elig
+    cdef uint8_t *offer_on
+    cdef uint8_t *gave
+    cdef uint8_t *exhausted
+    cdef uint8_t *has_win
+    cdef int64_t *bleft
+    # per line scratch
+    cdef int cap_n
+    cdef int64_t *qty
+    cdef int64_t *price
+    cdef int64_t *amount
+    cdef int64_t *rank
+    cdef int64_t *disc
+    cdef int64_t *cap
+    cdef int64_t *raw
+    cdef int64_t *amt
+    cdef int64_t *tmp
+    cdef int64_t *red
+    cdef int64_t *acc
+    cdef int64_t *spend
+    cdef int64_t *base
+    cdef int64_t *basepts
+    cdef int64_t *extra
+    cdef int64_t *avail
+    cdef int64_t *in_sets
+    cdef int64_t *trial
+    cdef int64_t *took
+    cdef int32_t *winner
+    cdef int32_t *lst
+    cdef uint8_t *flags
+    cdef uint8_t *locked
+    cdef uint8_t *covk
+    cdef uint8_t *cov
+    cdef fc_rem *rems
+    cdef fc_unit *units
+    # per receipt state
+    cdef bint anon
+    cdef int n
+    cdef bytes cust_bytes
+    cdef list out_discounts
+    cdef list out_held
+    cdef list out_offers_used
+    cdef dict out_spent
+    cdef list out_exhausted
+
+    def __cinit__(self, program):
+        self.c = NULL
+        self.cap_n = 0
+
+    def __init__(self, program):
+        cdef int k, j
+        cdef Camp *cp
+        plan = compile_plan(program)
+        self.program = program
+        self.plan = plan
+        self.name = "compiled"
+        self.nc = len(plan.ids)
+        self.T = plan.n_targets
+        self.ids = list(plan.ids)
+        self.stores = list(plan.stores)
+        self.segments = list(plan.segments)
+        self.index = dict(plan.index)
+        self.code_owner = dict(plan.code_owner)
+        self.single_use = list(plan.single_use)
+        self.rows = plan.rows
+        self.plan_row = plan.row
+        self.tz = program.tz
+        self.time_cache = {}
+        self.on_redeemed = program.on_redeemed
+        self.max_line_bps = program.max_line_discount_bps
+        self.max_share_bps = program.max_share_bps
+        self.min_payable = min(program.min_payable, 1 << 62)
+        nc = max(self.nc, 1)
+        self.c = <Camp *>malloc(nc * sizeof(Camp))
+        self.elig = <uint8_t *>malloc(nc)
+        self.offer_on = <uint8_t *>malloc(nc)
+        self.gave = <uint8_t *>malloc(nc)
+        self.exhausted = <uint8_t *>malloc(nc)
+        self.has_win = <uint8_t *>malloc(nc)
+        self.bleft = <int64_t *>malloc(nc * sizeof(int64_t))
+        ncomp = max(len(plan.comp_target), 1)
+        self.comp_target = <int *>malloc(ncomp * sizeof(int))
+        self.comp_qty = <int64_t *>malloc(ncomp * sizeof(int64_t))
+        self.mult_order = <int *>malloc(max(len(plan.mult_order), 1) * sizeof(int))
+        if (self.c == NULL or self.elig == NULL or self.offer_on == NULL or self.gave == NULL
+                or self.exhausted == NULL or self.has_win == NULL or self.bleft == NULL
+                or self.comp_target == NULL or self.comp_qty == NULL
+                or self.mult_order == NULL):
+            raise MemoryError()
+        for j in range(len(plan.comp_target)):
+            self.comp_target[j] = plan.comp_target[j]
+            self.comp_qty[j] = plan.comp_qty[j]
+        self.nmult = len(plan.mult_order)
+        for j in range(self.nmult):
+            self.mult_order[j] = plan.mult_order[j]
+        self.ncomp_max = 1
+        self.any_time = False
+        for k in range(self.nc):
+            cp = &self.c[k]
+            cp.type = plan.ctype[k]
+            cp.exclusive = plan.exclusive[k]
+            cp.percent_bps = plan.percent_bps[k]
+            cp.amount = plan.amount[k]
+            cp.price = plan.price[k]
+            cp.buy = plan.buy[k]
+            cp.pay = plan.pay[k]
+            cp.min_amount = plan.min_amount[k]
+            cp.points = plan.points[k]
+            cp.ppu = plan.points_per_unit[k]
+            cp.mult = plan.multiplier_bps[k]
+            cp.max_sets = plan.max_sets[k]
+            cp.per_receipt = plan.per_receipt[k]
+            cp.per_customer = plan.per_customer[k]
+            cp.has_budget = plan.has_budget[k]
+            cp.holdout = plan.holdout_bps[k]
+            cp.fnv = plan.fnv[k]
+            cp.has_from = plan.has_from[k]
+            cp.active_from = plan.active_from[k]
+            cp.has_until = plan.has_until[k]
+            cp.active_until = plan.active_until[k]
+            cp.days = plan.sched_days[k]
+            cp.start_min = plan.sched_start[k]
+            cp.end_min = plan.sched_end[k]
+            cp.has_stores = plan.stores[k] is not None
+            cp.anon_ok = plan.anon_ok[k]
+            cp.tiers_mask = plan.tiers_mask[k]
+            cp.has_segments = plan.segments[k] is not None
+            cp.first_purchase = plan.first_purchase[k]
+            cp.bday = plan.birthday_window[k]
+            cp.has_coupon = plan.has_coupon[k]
+            cp.target = plan.target[k]
+            cp.offer_kind = plan.offer_kind[k]
+            cp.offer_target = plan.offer_target[k]
+            cp.offer_pct = plan.offer_percent_bps[k]
+            cp.offer_mult = plan.offer_multiplier_bps[k]
+            cp.comp_start = plan.comp_start[k]
+            cp.comp_count = plan.comp_count[k]
+            if cp.comp_count > self.ncomp_max:
+                self.ncomp_max = cp.comp_count
+            if cp.days != 127 or cp.start_min >= 0 or cp.bday >= 0:
+                self.any_time = True
+        self._grow(16)
+
+    def __dealloc__(self):
+        free(self.c)
+        free(self.elig)
+        free(self.offer_on)
+        free(self.gave)
+        free(self.exhausted)
+        free(self.has_win)
+        free(self.bleft)
+        free(self.comp_target)
+        free(self.comp_qty)
+        free(self.mult_order)
+        self._free_lines()
+
+    cdef void _free_lines(self):
+        free(self.qty); free(self.price); free(self.amount); free(self.rank)
+        free(self.disc); free(self.cap); free(self.raw); free(self.amt); free(self.tmp)
+        free(self.red); free(self.acc); free(self.spend); free(self.base); free(self.basepts)
+        free(self.extra); free(self.avail); free(self.in_sets); free(self.trial); free(self.took)
+        free(self.winner); free(self.lst); free(self.flags); free(self.locked); free(self.covk)
+        free(self.cov); free(self.rems); free(self.units)
+
+    cdef int _grow(self, int n) except -1:
+        cdef size_t m
+        if n <= self.cap_n:
+            return 0
+        if self.cap_n:
+            self._free_lines()
+        m = n
+        self.qty = <int64_t *>malloc(m * 8); self.price = <int64_t *>malloc(m * 8)
+        self.amount = <int64_t *>malloc(m * 8); self.rank = <int64_t *>malloc(m * 8)
+        self.disc = <int64_t *>malloc(m * 8); self.cap = <int64_t *>malloc(m * 8)
+        self.raw = <int64_t *>malloc(m * 8); self.amt = <int64_t *>malloc(m * 8)
+        self.tmp = <int64_t *>malloc(m * 8); self.red = <int64_t *>malloc(m * 8)
+        self.acc = <int64_t *>malloc(m * 8); self.spend = <int64_t *>malloc(m * 8)
+        self.base = <int64_t *>malloc(m * 8); self.basepts = <int64_t *>malloc(m * 8)
+        self.extra = <int64_t *>malloc(m * 8); self.avail = <int64_t *>malloc(m * 8)
+        self.in_sets = <int64_t *>malloc(m * 8); self.trial = <int64_t *>malloc(m * 8)
+        self.took = <int64_t *>malloc(m * 8)
+        self.winner = <int32_t *>malloc(m * 4)
+        self.lst = <int32_t *>malloc(m * 4 * self.ncomp_max)
+        self.flags = <uint8_t *>malloc(m); self.locked = <uint8_t *>malloc(m)
+        self.covk = <uint8_t *>malloc(m)
+        self.cov = <uint8_t *>malloc(m * (self.T + 1))
+        self.rems = <fc_rem *>malloc(m * sizeof(fc_rem))
+        self.units = <fc_unit *>malloc(m * sizeof(fc_unit))
+        self.cap_n = n
+        if (self.qty == NULL or self.price == NULL or self.amount == NULL or self.rank == NULL
+                or self.disc == NULL or self.cap == NULL or self.raw == NULL or self.amt == NULL
+                or self.tmp == NULL or self.red == NULL or self.acc == NULL
+                or self.spend == NULL or self.base == NULL or self.basepts == NULL
+                or self.extra == NULL or self.avail == NULL or self.in_sets == NULL
+                or self.trial == NULL or self.took == NULL or self.winner == NULL
+                or self.lst == NULL or self.flags == NULL or self.locked == NULL
+                or self.covk == NULL or self.cov == NULL or self.rems == NULL
+                or self.units == NULL):
+            self.cap_n = 0
+            raise MemoryError()
+        return 0
+
+    # ------------------------------------------------------------------ API
+    def calc_sale(self, receipt, ctx):
+        return self._calc(receipt, ctx)
+
+    def calc_batch(self, receipts, contexts):
+        cdef list out = []
+        for r, x in zip(receipts, contexts):
+            out.append(self._calc(r, x))
+        return out
+
+    # ------------------------------------------------------------------ helpers
+    cdef tuple _local(self, int64_t ts):
+        """(weekday, minute of day, local date), cached per UTC minute."""
+        key = ts // 60000000
+        hit = self.time_cache.get(key)
+        if hit is not None:
+            return <tuple>hit
+        dt = from_us(ts, self.tz)
+        res = (dt.weekday(), dt.hour * 60 + dt.minute, dt.date())
+        off = dt.utcoffset()
+        if off is not None and off.microseconds == 0 and off.seconds % 60 == 0:
+            if len(self.time_cache) > 100000:
+                self.time_cache.clear()
+            self.time_cache[key] = res
+        return res
+
+    cdef bint _held(self, int k):
+        cdef Camp *cp = &self.c[k]
+        cdef uint64_t h
+        cdef const unsigned char *s
+        cdef Py_ssize_t j, m
+        if self.anon or cp.holdout <= 0:
+            return False
+        h = cp.fnv
+        s = <const unsigned char *>PyBytes_AS_STRING(self.cust_bytes)
+        m = PyBytes_GET_SIZE(self.cust_bytes)
+        for j in range(m):
+            h ^= s[j]
+            h *= FNV_PRIME
+        return <int64_t>(h % 10000) < cp.holdout
+
+    cdef bint _fits(self, int k, int64_t cost):
+        if not self.c[k].has_budget:
+            return True
+        if cost > self.bleft[k]:
+            if not self.exhausted[k]:
+                self.exhausted[k] = 1
+                self.out_exhausted.append(self.ids[k])
+            return False
+        self.bleft[k] -= cost
+        cid = self.ids[k]
+        self.out_spent[cid] = self.out_spent.get(cid, 0) + cost
+        return True
+
+    cdef void _commit(self, int k, int64_t total, bint exclusive):
+        cdef int i
+        for i in range(self.n):
+            if self.amt[i]:
+                self.disc[i] += self.amt[i]
+                if exclusive:
+                    self.locked[i] = 1
+        self.out_discounts.append((self.ids[k], total))
+
+    cdef int64_t _clip_and_cap(self, int64_t per_receipt):
+        """raw -> amt: clip to the line caps' room, then the per-receipt cap."""
+        cdef int i, n = self.n
+        cdef int64_t room, total = 0
+        for i in range(n):
+            room = self.cap[i] - self.disc[i]
+            if room < 0:
+                room = 0
+            self.amt[i] = self.raw[i] if self.raw[i] < room else room
+            total += self.amt[i]
+        if per_receipt >= 0 and total > per_receipt:
+            memcpy(self.tmp, self.amt, n * 8)
+            fc_split(per_receipt, self.tmp, self.amt, n, self.rems)
+            total = 0
+            for i in range(n):
+                total += self.amt[i]
+        return total
+
+    cdef inline bint _discountable(self, bint exclusive, int i):
+        return (self.flags[i] & F_DISCOUNT) and not self.locked[i] and not (
+            exclusive and self.disc[i] > 0)
+
+    # ------------------------------------------------------------------ stage A
+    cdef void _n_for_m(self, Camp *cp):
+        cdef int i, m = 0, n = self.n
+        cdef int64_t total = 0, full_end, start, end, q, buy = cp.buy, pay = cp.pay
+        cdef int64_t fb_end, fb_start, r
+        for i in range(n):
+            self.raw[i] = 0
+            if self.covk[i]:
+                self.units[m].price = self.price[i]
+                self.units[m].rank = self.rank[i]
+                self.units[m].idx = i
+                m += 1
+                total += self.qty[i]
+        if m > 1:
+            fc_sort_units(self.units, m)
+        full_end = total - total % buy
+        start = 0
+        for j in range(m):
+            i = self.units[j].idx
+            q = self.qty[i]
+            end = start + q
+            if end > full_end:
+                end = full_end
+            if end > start:
+                r = end % buy - pay
+                fb_end = (end // buy) * (buy - pay) + (r if r > 0 else 0)
+                r = start % buy - pay
+                fb_start = (start // buy) * (buy - pay) + (r if r > 0 else 0)
+                self.raw[i] = (fb_end - fb_start) * self.price[i]
+            start += q
+
+    cdef void _bundle(self, Camp *cp):
+        cdef int n = self.n, T1 = self.T + 1
+        cdef int nco = cp.comp_count, j, i, jj, h
+        cdef int *cnt = <int *>malloc(nco * sizeof(int))
+        cdef int *heads = <int *>malloc(nco * sizeof(int))
+        cdef int64_t sets = 0, k, want, t, a
+        cdef int64_t max_sets = cp.max_sets
+        cdef int32_t *lst = self.lst
+        cdef bint ok
+        if cnt == NULL or heads == NULL:
+            free(cnt); free(heads)
+            return
+        for i in range(n):
+            self.avail[i] = self.qty[i] if self.covk[i] else 0
+            self.in_sets[i] = 0
+            self.took[i] = 0  # used as "need" accumulator in the fast path
+        for j in range(nco):
+            cnt[j] = 0
+            t = self.comp_target[cp.comp_start + j]
+            for i in range(n):
+                if self.covk[i] and self.cov[i * T1 + 1 + t]:
+                    lst[j * n + cnt[j]] = i
+                    cnt[j] += 1
+        while max_sets < 0 or sets < max_sets:
+            ok = True
+            for j in range(nco):
+                heads[j] = -1
+                for jj in range(cnt[j]):
+                    i = lst[j * n + jj]
+                    if self.avail[i] > 0:
+                        heads[j] = i
+                        break
+                if heads[j] < 0:
+                    ok = False
+                    break
+            if not ok:
+                break
+            for j in range(nco):
+                self.took[heads[j]] = 0
+            for j in range(nco):
+                self.took[heads[j]] += self.comp_qty[cp.comp_start + j]
+            k = -1
+            for j in range(nco):
+                h = heads[j]
+                a = self.avail[h] // self.took[h]
+                if k < 0 or a < k:
+                    k = a
+            if max_sets >= 0 and max_sets - sets < k:
+                k = max_sets - sets
+            if k >= 1:
+                for j in range(nco):
+                    h = heads[j]
+                    if self.took[h]:
+                        self.avail[h] -= self.took[h] * k
+                        self.in_sets[h] += self.took[h] * k
+                        self.took[h] = 0
+                sets += k
+                continue
+            for j in range(nco):
+                self.took[heads[j]] = 0
+            # slow path: one set unit by unit, or stop
+            memcpy(self.trial, self.avail, n * 8)
+            for i in range(n):
+                self.tmp[i] = 0
+            for j in range(nco):
+                want = self.comp_qty[cp.comp_start + j]
+                for jj in range(cnt[j]):
+                    if not want:
+                        break
+                    i = lst[j * n + jj]
+                    t = want if want < self.trial[i] else self.trial[i]
+                    self.trial[i] -= t
+                    self.tmp[i] += t
+                    want -= t
+                if want:
+                    ok = False
+                    break
+            if not ok:
+                break
+            memcpy(self.avail, self.trial, n * 8)
+            for i in range(n):
+                self.in_sets[i] += self.tmp[i]
+            sets += 1
+        for i in range(n):
+            self.raw[i] = self.in_sets[i] * (self.price[i] * cp.percent_bps // BPS)
+        free(cnt)
+        free(heads)
+
+    cdef void _line_discount(self, int k):
+        cdef Camp *cp = &self.c[k]
+        cdef int i, n = self.n, T1 = self.T + 1, t = cp.target
+        cdef bint ex = cp.exclusive
+        cdef int64_t total, v
+        for i in range(n):
+            self.covk[i] = self._discountable(ex, i) and (
+                t < 0 or self.cov[i * T1 + 1 + t])
+        if cp.type == T_PERCENT_OFF:
+            for i in range(n):
+                self.raw[i] = fc_md(self.amount[i], cp.percent_bps, BPS) if self.covk[i] else 0
+        elif cp.type == T_AMOUNT_OFF:
+            for i in range(n):
+                if self.covk[i]:
+                    v = cp.amount if cp.amount < self.price[i] else self.price[i]
+                    self.raw[i] = self.qty[i] * v
+                else:
+                    self.raw[i] = 0
+        elif cp.type == T_FIXED_PRICE:
+            for i in range(n):
+                if self.covk[i]:
+                    v = self.price[i] - cp.price
+                    self.raw[i] = self.qty[i] * (v if v > 0 else 0)
+                else:
+                    self.raw[i] = 0
+        elif cp.type == T_N_FOR_M:
+            self._n_for_m(cp)
+        else:
+            self._bundle(cp)
+        total = self._clip_and_cap(cp.per_receipt)
+        if total <= 0:
+            return
+        if self._held(k):
+            self.out_held.append(self.ids[k])
+            return
+        if not self._fits(k, total):
+            return
+        self._commit(k, total, ex)
+        self.gave[k] = 1
+
+    cdef void _offer_discount(self, int k):
+        cdef Camp *cp = &self.c[k]
+        cdef int i, n = self.n, T1 = self.T + 1, t = cp.offer_target
+        cdef int64_t total
+        for i in range(n):
+            if self._discountable(False, i) and self.cov[i * T1 + 1 + t]:
+                self.raw[i] = fc_md(self.amount[i], cp.offer_pct, BPS)
+            else:
+                self.raw[i] = 0
+        total = self._clip_and_cap(cp.per_receipt)
+        if total <= 0 or not self._fits(k, total):
+            return
+        self._commit(k, total, False)
+        self.out_offers_used.append(self.ids[k])
+
+    # ------------------------------------------------------------------ stage B
+    cdef void _threshold(self, int k):
+        cdef Camp *cp = &self.c[k]
+        cdef int i, n = self.n, T1 = self.T + 1, t = cp.target
+        cdef bint ex = cp.exclusive, anyc = False
+        cdef int64_t base = 0, want, total
+        for i in range(n):
+            if self._discountable(ex, i) and self.cov[i * T1 + 1 + t]:
+                self.tmp[i] = self.amount[i] - self.disc[i]
+                base += self.tmp[i]
+                anyc = True
+            else:
+                self.tmp[i] = 0
+        if not anyc or base < cp.min_amount:
+            return
+        if cp.percent_bps:
+            want = fc_md(base, cp.percent_bps, BPS)
+        else:
+            want = cp.amount if cp.amount < base else base  # same shares (clipped to room)
+        fc_split(want, self.tmp, self.raw, n, self.rems)
+        total = self._clip_and_cap(cp.per_receipt)
+        if total <= 0:
+            return
+        if self._held(k):
+            self.out_held.append(self.ids[k])
+            return
+        if not self._fits(k, total):
+            return
+        self._commit(k, total, ex)
+        self.gave[k] = 1
+
+    # ------------------------------------------------------------------ the sale
+    cdef object _calc(self, receipt, ctx):
+        cdef int i, k, j, n, T1, t, ki
+        cdef Camp *cp
+        cdef int64_t ts, q, up, v, total, rate, elig_sum, due, redeemed, pts, mult
+        cdef int64_t sum_amt
+        cdef bint ok, sorted_ln
+        cdef const char *rp
+        cdef int tier
+        lines = receipt.lines
+        n = len(lines)
+        self._grow(n)
+        self.n = n
+        T1 = self.T + 1
+        rows = self.rows
+        sorted_ln = True
+        prev = None
+        for i in range(n):
+            ln = lines[i]
+            key = (ln.sku, ln.category)
+            rec = rows.get(key)
+            if rec is None:
+                rec = self.plan_row(ln.sku, ln.category)
+            rp = PyBytes_AS_STRING(rec)
+            memcpy(&self.cov[i * T1], rp, T1)
+            self.flags[i] = <uint8_t>rp[0]
+            q = ln.qty
+            up = ln.unit_price
+            self.qty[i] = q
+            self.price[i] = up
+            self.amount[i] = q * up
+            self.cap[i] = fc_md(q * up, self.max_line_bps, BPS)
+            self.disc[i] = 0
+            self.locked[i] = 0
+            self.red[i] = 0
+            self.acc[i] = 0
+            self.spend[i] = 0
+            self.rank[i] = i
+            lno = ln.line_no
+            if prev is not None and not (prev < lno):
+                sorted_ln = False
+            prev = lno
+        if not sorted_ln:
+            order = sorted(range(n), key=lambda x: lines[x].line_no)
+            for j in range(n):
+                self.rank[<int>order[j]] = j
+
+        customer_id = ctx.customer_id
+        self.anon = customer_id is None
+        if not self.anon:
+            self.cust_bytes = (<str>customer_id).encode()
+        self.out_discounts = []
+        self.out_held = []
+        self.out_offers_used = []
+        self.out_spent = {}
+        self.out_exhausted = []
+        offers_issued = []
+        grants = []
+        ts = receipt.ts_us
+
+        # coupons: each campaign applies with the first usable of its codes
+        coupon_for = None
+        verdicts = None
+        coupons = receipt.coupons
+        if coupons:
+            coupon_for = {}
+            verdicts = {}
+            used_codes = ctx.used_codes
+            for code in coupons:
+                if code in verdicts:
+                    continue
+                ko = self.code_owner.get(code)
+                if ko is None:
+                    verdicts[code] = "unknown"
+                elif self.single_use[ko] and code in used_codes:
+                    verdicts[code] = "used"
+                elif ko in coupon_for:
+                    verdicts[code] = "not_applicable"
+                else:
+                    coupon_for[ko] = code
+                    verdicts[code] = None
+
+        # conditions, once per campaign
+        local = None
+        if self.any_time:
+            local = self._local(ts)
+            weekday = <int>local[0]
+            minute = <int>local[1]
+        tier = ctx.tier
+        store_id = receipt.store_id
+        uses = ctx.uses
+        budget_left = ctx.budget_left
+        for k in range(self.nc):
+            cp = &self.c[k]
+            self.gave[k] = 0
+            self.exhausted[k] = 0
+            self.offer_on[k] = 0
+            if cp.has_budget:
+                self.bleft[k] = _clamp64(budget_left[self.ids[k]])
+            ok = True
+            if cp.has_from and ts < cp.active_from:
+                ok = False
+            elif cp.has_until and ts >= cp.active_until:
+                ok = False
+            elif cp.days != 127 and not (cp.days >> weekday) & 1:
+                ok = False
+            elif cp.start_min >= 0 and (
+                    not (cp.start_min <= minute < cp.end_min) if cp.start_min < cp.end_min
+                    else not (minute >= cp.start_min or minute < cp.end_min)):
+                ok = False
+            elif cp.has_stores and store_id not in self.stores[k]:
+                ok = False
+            elif self.anon:
+                if not cp.anon_ok or cp.per_customer >= 0:
+                    ok = False
+                elif cp.tiers_mask >= 0 or cp.has_segments or cp.first_purchase or cp.bday >= 0:
+                    ok = False
+            else:
+                if cp.tiers_mask >= 0 and not (0 <= tier < 63 and (cp.tiers_mask >> tier) & 1):
+                    ok = False
+                elif cp.has_segments and (<frozenset>self.segments[k]).isdisjoint(ctx.segments):
+                    ok = False
+                elif cp.first_purchase and ctx.has_sale:
+                    ok = False
+                elif cp.bday >= 0:
+                    bd = ctx.birthday
+                    if bd is None or not birthday_distance_ok(local[2], bd.month, bd.day,
+                                                              cp.bday):
+                        ok = False
+                if ok and cp.per_customer >= 0 and uses.get(self.ids[k], 0) >= cp.per_customer:
+                    ok = False
+            if ok and cp.has_coupon and (coupon_for is None or k not in coupon_for):
+                ok = False
+            self.elig[k] = ok
+        if not self.anon and ctx.offers:
+            for cid, o in ctx.offers.items():
+                ko = self.index.get(cid)
+                if ko is None:
+                    continue
+                k = ko
+                if self.c[k].offer_kind == 0:
+                    continue
+                issued, expires, uses_left = o
+                if issued <= ts < expires and (uses_left is None or uses_left > 0):
+                    self.offer_on[k] = 1
+
+        # stage A, then stage B, in program order (priority, then id)
+        for k in range(self.nc):
+            cp = &self.c[k]
+            if cp.type <= T_BUNDLE:
+                if self.elig[k]:
+                    self._line_discount(k)
+            elif cp.type == T_OFFER and cp.offer_kind == OFFER_PERCENT and self.offer_on[k]:
+                self._offer_discount(k)
+        for k in range(self.nc):
+            if self.c[k].type == T_THRESHOLD and self.elig[k]:
+                self._threshold(k)
+
+        redeemed = 0
+        if not self.anon:
+            # redemption
+            due = 0
+            elig_sum = 0
+            for i in range(n):
+                v = self.amount[i] - self.disc[i]
+                due += v
+                self.tmp[i] = v if self.flags[i] & F_REDEEM else 0
+                elig_sum += self.tmp[i]
+            want = min(receipt.redeem, ctx.active_balance)
+            redeemed = _clamp64(want)
+            v = fc_md(elig_sum, self.max_share_bps, BPS)
+            if v < redeemed:
+                redeemed = v
+            v = due - self.min_payable
+            if v < redeemed:
+                redeemed = v
+            if redeemed < 0:
+                redeemed = 0
+            if redeemed:
+                fc_split(redeemed, self.tmp, self.red, n, self.rems)
+
+            # accrual
+            rate = self.plan.tier_rates[tier] if self.program.tiers else self.program.rate_bps
+            base_total = 0
+            for i in range(n):
+                if self.flags[i] & F_ACCRUE:
+                    v = self.amount[i] - self.disc[i]
+                    self.spend[i] = v - self.red[i]
+                    if not self.on_redeemed:
+                        v -= self.red[i]
+                    self.base[i] = v
+                    self.basepts[i] = fc_md(v, rate, BPS)
+                else:
+                    self.base[i] = 0
+                    self.basepts[i] = 0
+                self.acc[i] = self.basepts[i]
+                base_total += self.basepts[i]
+                self.winner[i] = -1
+            mult_grants = []
+            if self.nmult:
+                for k in range(self.nc):
+                    self.has_win[k] = 0
+                for i in range(n):
+                    if not self.flags[i] & F_ACCRUE:
+                        continue
+                    for j in range(self.nmult):
+                        k = self.mult_order[j]
+                        cp = &self.c[k]
+                        if cp.type == T_MULTIPLIER:
+                            if self.elig[k] and self.cov[i * T1 + 1 + cp.target]:
+                                self.winner[i] = k
+                                break
+                        elif self.offer_on[k] and self.cov[i * T1 + 1 + cp.offer_target]:
+                            self.winner[i] = k
+                            break
+                    k = self.winner[i]
+                    if k >= 0:
+                        self.has_win[k] = 1
+                        cp = &self.c[k]
+                        mult = cp.mult if cp.type == T_MULTIPLIER else cp.offer_mult
+                        self.extra[i] = fc_md3(self.base[i], rate, mult, BPS * BPS) \
+                            - self.basepts[i]
+                for k in range(self.nc):
+                    if not self.has_win[k]:
+                        continue
+                    cp = &self.c[k]
+                    total = 0
+                    for i in range(n):
+                        if self.winner[i] == k:
+                            self.raw[i] = self.extra[i]
+                            total += self.extra[i]
+                        else:
+                            self.raw[i] = 0
+                    if total <= 0:
+                        continue
+                    if cp.per_receipt >= 0 and total > cp.per_receipt:
+                        fc_split(cp.per_receipt, self.raw, self.amt, n, self.rems)
+                        memcpy(self.raw, self.amt, n * 8)
+                        total = cp.per_receipt
+                    if cp.type == T_MULTIPLIER and self._held(k):
+                        self.out_held.append(self.ids[k])
+                        continue
+                    if not self._fits(k, total):
+                        continue
+                    for i in range(n):
+                        self.acc[i] += self.raw[i]
+                    mult_grants.append((self.ids[k], total, 0))
+                    if cp.type == T_OFFER:
+                        self.out_offers_used.append(self.ids[k])
+                    else:
+                        self.gave[k] = 1
+            if base_total > 0:
+                grants.append(("base", base_total, 0))
+            if mult_grants:
+                grants.extend(mult_grants)
+
+            # bonus_points, sku_points, next_purchase_offer
+            for t in (T_BONUS, T_SKU_POINTS, T_OFFER):
+                for k in range(self.nc):
+                    cp = &self.c[k]
+                    if cp.type != t or not self.elig[k]:
+                        continue
+                    ok = False
+                    q = 0
+                    sum_amt = 0
+                    for i in range(n):
+                        if self.flags[i] & F_ACCRUE and self.cov[i * T1 + 1 + cp.target]:
+                            ok = True
+                            q += self.qty[i]
+                            sum_amt += self.amount[i] - self.disc[i]
+                    if not ok:
+                        continue
+                    if t == T_SKU_POINTS:
+                        pts = q * cp.ppu
+                    else:
+                        if sum_amt < cp.min_amount:
+                            continue
+                        pts = cp.points
+                    if t == T_OFFER:
+                        if self._held(k):
+                            self.out_held.append(self.ids[k])
+                            continue
+                        offers_issued.append(self.ids[k])
+                        self.gave[k] = 1
+                        continue
+                    if cp.per_receipt >= 0 and cp.per_receipt < pts:
+                        pts = cp.per_receipt
+                    if pts <= 0:
+                        continue
+                    if self._held(k):
+                        self.out_held.append(self.ids[k])
+                        continue
+                    if not self._fits(k, pts):
+                        continue
+                    grants.append((self.ids[k], pts, 1))
+                    self.gave[k] = 1
+
+        # coupons' verdicts
+        accepted = []
+        rejected = []
+        if verdicts:
+            for code, verdict in verdicts.items():
+                if verdict is None:
+                    if self.gave[<int>self.code_owner[code]]:
+                        accepted.append(code)
+                        continue
+                    verdict = "not_applicable"
+                rejected.append((code, verdict))
+        gave = [self.ids[k] for k in range(self.nc) if self.gave[k]]
+        line_disc = [self.disc[i] for i in range(n)]
+        line_red = [self.red[i] for i in range(n)]
+        line_acc = [self.acc[i] for i in range(n)]
+        line_spend = [self.spend[i] for i in range(n)]
+        res = SaleCalc(line_disc, line_red, line_acc, line_spend, self.out_discounts, grants,
+                       redeemed, self.out_offers_used, offers_issued, accepted, rejected,
+                       self.out_held, self.out_spent, self.out_exhausted, gave)
+        self.out_discounts = self.out_held = self.out_offers_used = self.out_exhausted = None
+        self.out_spent = None
+        return res
