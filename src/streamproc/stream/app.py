@@ -194,11 +194,12 @@ class Worker:
         now = time.time()
         m = self.metrics
         for msg, o in zip(msgs, out.outcomes, strict=True):
-            m.count_receipt(o.status)
+            if o.status == "applied" and not o.redelivered:
+                m.observe_result(o.result)  # type: ignore[arg-type]  (counts the status too)
+            else:
+                m.count_receipt(o.status)
             if o.status == "rejected":
                 m.count_dlq(o.reject["reason"])  # type: ignore[index]
-            elif o.status == "applied" and not o.redelivered:
-                m.observe_result(o.result)  # type: ignore[arg-type]
             if msg.timestamp_ms:
                 m.observe_receipt_latency(now - msg.timestamp_ms / 1000)
         m.observe_batch(len(msgs), time.perf_counter() - t0)
