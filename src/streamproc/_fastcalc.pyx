@@ -14,9 +14,11 @@ from libc.stdint cimport int64_t, uint64_t, int32_t, uint8_t
 from libc.stdlib cimport malloc, free, realloc
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 
 from streamproc.domain.timeutil import birthday_distance_ok, from_us
-from streamproc.engine.calc import SaleCalc
+from streamproc.domain.receipt import Line, Receipt
+from streamproc.engine.calc import SaleCalc, SaleContext
 from streamproc.engine.plan import compile_plan
 
 COMPILED = True
@@ -90,6 +92,70 @@ cdef extern from *:
     void fc_split(int64_t total, const int64_t *w, int64_t *out, int n, fc_rem *tmp) nogil
     void fc_sort_units(fc_unit *u, int n) nogil
 
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        const char *name
+        int type
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+
+
+cdef Py_ssize_t _slot_offset(type cls, str name) except -1:
+    """Byte offset of a __slots__ field (dataclass(slots=True)) in `cls`'s instances."""
+    d = cls.__dict__[name]
+    if type(d).__name__ != "member_descriptor":
+        raise TypeError(f"{cls.__name__}.{name} is not a slot")
+    return (<PyMemberDescrObject *><PyObject *>d).d_member.offset
+
+
+cdef inline object _get(object o, Py_ssize_t off):
+    """Read a slot by offset (the caller checked the exact type)."""
+    cdef PyObject *p = (<PyObject **>((<char *><PyObject *>o) + off))[0]
+    if p == NULL:
+        raise AttributeError("unset slot")
+    return <object>p
+
+
+cdef inline void _set(object o, Py_ssize_t off, object v):
+    cdef PyObject **slot = <PyObject **>((<char *><PyObject *>o) + off)
+    cdef PyObject *old = slot[0]
+    Py_INCREF(v)
+    slot[0] = <PyObject *>v
+    Py_XDECREF(old)
+
+
+# slot offsets of the value objects the engine reads and builds
+cdef Py_ssize_t L_LINE_NO = _slot_offset(Line, "line_no")
+cdef Py_ssize_t L_QTY = _slot_offset(Line, "qty")
+cdef Py_ssize_t L_SKU = _slot_offset(Line, "sku")
+cdef Py_ssize_t L_CAT = _slot_offset(Line, "category")
+cdef Py_ssize_t L_PRICE = _slot_offset(Line, "unit_price")
+cdef Py_ssize_t R_LINES = _slot_offset(Receipt, "lines")
+cdef Py_ssize_t R_TS = _slot_offset(Receipt, "ts_us")
+cdef Py_ssize_t R_STORE = _slot_offset(Receipt, "store_id")
+cdef Py_ssize_t R_REDEEM = _slot_offset(Receipt, "redeem")
+cdef Py_ssize_t R_COUPONS = _slot_offset(Receipt, "coupons")
+cdef Py_ssize_t X_CUST = _slot_offset(SaleContext, "customer_id")
+cdef Py_ssize_t X_TIER = _slot_offset(SaleContext, "tier")
+cdef Py_ssize_t X_BAL = _slot_offset(SaleContext, "active_balance")
+cdef Py_ssize_t X_HAS_SALE = _slot_offset(SaleContext, "has_sale")
+cdef Py_ssize_t X_BDAY = _slot_offset(SaleContext, "birthday")
+cdef Py_ssize_t X_SEGS = _slot_offset(SaleContext, "segments")
+cdef Py_ssize_t X_USES = _slot_offset(SaleContext, "uses")
+cdef Py_ssize_t X_OFFERS = _slot_offset(SaleContext, "offers")
+cdef Py_ssize_t X_BUDGET = _slot_offset(SaleContext, "budget_left")
+cdef Py_ssize_t X_USED = _slot_offset(SaleContext, "used_codes")
+cdef Py_ssize_t SC_OFF[15]
+_SC_FIELDS = ("line_discount", "line_redeemed", "line_accrued", "line_spend", "discounts",
+              "grants", "redeemed", "offers_used", "offers_issued", "coupons_accepted",
+              "coupons_rejected", "held_out", "budget_spent", "budget_exhausted", "gave")
+for _k, _f in enumerate(_SC_FIELDS):
+    SC_OFF[_k] = _slot_offset(SaleCalc, _f)
+if [f for f in SaleCalc.__dataclass_fields__] != list(_SC_FIELDS):
+    raise ImportError("SaleCalc fields changed: update streamproc._fastcalc")
+_new_calc = SaleCalc.__new__
+
 DEF BPS = 10000
 DEF F_ACCRUE = 1
 DEF F_REDEEM = 2
@@ -152,6 +218,10 @@ ctypedef struct Camp:
     int comp_count
 
 
+def _line_order(lines):
+    return sorted(range(len(lines)), key=lambda x: lines[x].line_no)
+
+
 cdef inline int64_t _clamp64(object v):
     if v > I64_MAX:
         return I64_MAX
@@ -181,6 +251,11 @@ cdef class FastEngine:
     cdef dict code_owner
     cdef list single_use
     cdef dict rows
+    cdef dict by_sku
+    cdef dict bday_cache
+    cdef int64_t *tier_rates
+    cdef int ntiers
+    cdef int64_t rate_bps
     cdef object plan_row
     cdef object tz
     cdef dict time_cache
@@ -255,6 +330,15 @@ cdef class FastEngine:
         self.code_owner = dict(plan.code_owner)
         self.single_use = list(plan.single_use)
         self.rows = plan.rows
+        self.by_sku = {}
+        self.bday_cache = {}
+        self.ntiers = len(program.tiers)
+        self.rate_bps = program.rate_bps
+        self.tier_rates = <int64_t *>malloc(max(self.ntiers, 1) * sizeof(int64_t))
+        if self.tier_rates == NULL:
+            raise MemoryError()
+        for j in range(self.ntiers):
+            self.tier_rates[j] = program.tiers[j].rate_bps
         self.plan_row = plan.row
         self.tz = program.tz
         self.time_cache = {}
@@ -344,6 +428,7 @@ cdef class FastEngine:
         free(self.comp_target)
         free(self.comp_qty)
         free(self.mult_order)
+        free(self.tier_rates)
         self._free_lines()
 
     cdef void _free_lines(self):
@@ -684,6 +769,21 @@ cdef class FastEngine:
 
     # ------------------------------------------------------------------ the sale
     cdef object _calc(self, receipt, ctx):
+        if type(receipt) is Receipt and type(ctx) is SaleContext:
+            return self._calc2(receipt, ctx, _get(receipt, R_LINES), _get(receipt, R_TS),
+                               _get(receipt, R_STORE), _get(receipt, R_REDEEM),
+                               _get(receipt, R_COUPONS), _get(ctx, X_CUST), _get(ctx, X_TIER),
+                               _get(ctx, X_BAL), _get(ctx, X_HAS_SALE), _get(ctx, X_BDAY),
+                               _get(ctx, X_SEGS), _get(ctx, X_USES), _get(ctx, X_OFFERS),
+                               _get(ctx, X_BUDGET), _get(ctx, X_USED))
+        return self._calc2(receipt, ctx, receipt.lines, receipt.ts_us, receipt.store_id,
+                           receipt.redeem, receipt.coupons, ctx.customer_id, ctx.tier,
+                           ctx.active_balance, ctx.has_sale, ctx.birthday, ctx.segments,
+                           ctx.uses, ctx.offers, ctx.budget_left, ctx.used_codes)
+
+    cdef object _calc2(self, receipt, ctx, lines, ts_o, store_id, redeem_o, coupons,
+                       customer_id, tier_o, balance_o, has_sale, birthday, segments, uses,
+                       offers, budget_left, used_codes):
         cdef int i, k, j, n, T1, t, ki
         cdef Camp *cp
         cdef int64_t ts, q, up, v, total, rate, elig_sum, due, redeemed, pts, mult
@@ -691,25 +791,37 @@ cdef class FastEngine:
         cdef bint ok, sorted_ln
         cdef const char *rp
         cdef int tier
-        lines = receipt.lines
         n = len(lines)
         self._grow(n)
         self.n = n
         T1 = self.T + 1
-        rows = self.rows
+        by_sku = self.by_sku
         sorted_ln = True
         prev = None
+        line_type = Line
         for i in range(n):
             ln = lines[i]
-            key = (ln.sku, ln.category)
-            rec = rows.get(key)
-            if rec is None:
-                rec = self.plan_row(ln.sku, ln.category)
+            if type(ln) is line_type:
+                sku = _get(ln, L_SKU)
+                cat = _get(ln, L_CAT)
+                qo = _get(ln, L_QTY)
+                upo = _get(ln, L_PRICE)
+                lno = _get(ln, L_LINE_NO)
+            else:
+                sku, cat, qo, upo, lno = ln.sku, ln.category, ln.qty, ln.unit_price, ln.line_no
+            hit = by_sku.get(sku)
+            if hit is not None and (<tuple>hit)[0] == cat:
+                rec = (<tuple>hit)[1]
+            else:
+                rec = self.plan_row(sku, cat)
+                if len(by_sku) >= 200000:
+                    by_sku.clear()
+                by_sku[sku] = (cat, rec)
             rp = PyBytes_AS_STRING(rec)
             memcpy(&self.cov[i * T1], rp, T1)
             self.flags[i] = <uint8_t>rp[0]
-            q = ln.qty
-            up = ln.unit_price
+            q = qo
+            up = upo
             self.qty[i] = q
             self.price[i] = up
             self.amount[i] = q * up
@@ -720,16 +832,14 @@ cdef class FastEngine:
             self.acc[i] = 0
             self.spend[i] = 0
             self.rank[i] = i
-            lno = ln.line_no
             if prev is not None and not (prev < lno):
                 sorted_ln = False
             prev = lno
         if not sorted_ln:
-            order = sorted(range(n), key=lambda x: lines[x].line_no)
+            order = _line_order(lines)
             for j in range(n):
                 self.rank[<int>order[j]] = j
 
-        customer_id = ctx.customer_id
         self.anon = customer_id is None
         if not self.anon:
             self.cust_bytes = (<str>customer_id).encode()
@@ -740,16 +850,14 @@ cdef class FastEngine:
         self.out_exhausted = []
         offers_issued = []
         grants = []
-        ts = receipt.ts_us
+        ts = ts_o
 
         # coupons: each campaign applies with the first usable of its codes
         coupon_for = None
         verdicts = None
-        coupons = receipt.coupons
         if coupons:
             coupon_for = {}
             verdicts = {}
-            used_codes = ctx.used_codes
             for code in coupons:
                 if code in verdicts:
                     continue
@@ -770,10 +878,7 @@ cdef class FastEngine:
             local = self._local(ts)
             weekday = <int>local[0]
             minute = <int>local[1]
-        tier = ctx.tier
-        store_id = receipt.store_id
-        uses = ctx.uses
-        budget_left = ctx.budget_left
+        tier = tier_o
         for k in range(self.nc):
             cp = &self.c[k]
             self.gave[k] = 0
@@ -802,22 +907,31 @@ cdef class FastEngine:
             else:
                 if cp.tiers_mask >= 0 and not (0 <= tier < 63 and (cp.tiers_mask >> tier) & 1):
                     ok = False
-                elif cp.has_segments and (<frozenset>self.segments[k]).isdisjoint(ctx.segments):
+                elif cp.has_segments and (<frozenset>self.segments[k]).isdisjoint(segments):
                     ok = False
-                elif cp.first_purchase and ctx.has_sale:
+                elif cp.first_purchase and has_sale:
                     ok = False
                 elif cp.bday >= 0:
-                    bd = ctx.birthday
-                    if bd is None or not birthday_distance_ok(local[2], bd.month, bd.day,
-                                                              cp.bday):
+                    bd = birthday
+                    if bd is None:
                         ok = False
+                    else:
+                        bkey = (local[2], bd, cp.bday)
+                        bok = self.bday_cache.get(bkey)
+                        if bok is None:
+                            bok = birthday_distance_ok(local[2], bd.month, bd.day, cp.bday)
+                            if len(self.bday_cache) > 100000:
+                                self.bday_cache.clear()
+                            self.bday_cache[bkey] = bok
+                        if not bok:
+                            ok = False
                 if ok and cp.per_customer >= 0 and uses.get(self.ids[k], 0) >= cp.per_customer:
                     ok = False
             if ok and cp.has_coupon and (coupon_for is None or k not in coupon_for):
                 ok = False
             self.elig[k] = ok
-        if not self.anon and ctx.offers:
-            for cid, o in ctx.offers.items():
+        if not self.anon and offers:
+            for cid, o in offers.items():
                 ko = self.index.get(cid)
                 if ko is None:
                     continue
@@ -850,7 +964,7 @@ cdef class FastEngine:
                 due += v
                 self.tmp[i] = v if self.flags[i] & F_REDEEM else 0
                 elig_sum += self.tmp[i]
-            want = min(receipt.redeem, ctx.active_balance)
+            want = min(redeem_o, balance_o)
             redeemed = _clamp64(want)
             v = fc_md(elig_sum, self.max_share_bps, BPS)
             if v < redeemed:
@@ -864,7 +978,11 @@ cdef class FastEngine:
                 fc_split(redeemed, self.tmp, self.red, n, self.rems)
 
             # accrual
-            rate = self.plan.tier_rates[tier] if self.program.tiers else self.program.rate_bps
+            if self.ntiers:
+                rate = self.tier_rates[tier] if 0 <= tier < self.ntiers else \
+                    self.program.tiers[tier].rate_bps
+            else:
+                rate = self.rate_bps
             base_total = 0
             for i in range(n):
                 if self.flags[i] & F_ACCRUE:
@@ -995,9 +1113,22 @@ cdef class FastEngine:
         line_red = [self.red[i] for i in range(n)]
         line_acc = [self.acc[i] for i in range(n)]
         line_spend = [self.spend[i] for i in range(n)]
-        res = SaleCalc(line_disc, line_red, line_acc, line_spend, self.out_discounts, grants,
-                       redeemed, self.out_offers_used, offers_issued, accepted, rejected,
-                       self.out_held, self.out_spent, self.out_exhausted, gave)
+        res = _new_calc(SaleCalc)
+        _set(res, SC_OFF[0], line_disc)
+        _set(res, SC_OFF[1], line_red)
+        _set(res, SC_OFF[2], line_acc)
+        _set(res, SC_OFF[3], line_spend)
+        _set(res, SC_OFF[4], self.out_discounts)
+        _set(res, SC_OFF[5], grants)
+        _set(res, SC_OFF[6], redeemed)
+        _set(res, SC_OFF[7], self.out_offers_used)
+        _set(res, SC_OFF[8], offers_issued)
+        _set(res, SC_OFF[9], accepted)
+        _set(res, SC_OFF[10], rejected)
+        _set(res, SC_OFF[11], self.out_held)
+        _set(res, SC_OFF[12], self.out_spent)
+        _set(res, SC_OFF[13], self.out_exhausted)
+        _set(res, SC_OFF[14], gave)
         self.out_discounts = self.out_held = self.out_offers_used = self.out_exhausted = None
         self.out_spent = None
         return res
