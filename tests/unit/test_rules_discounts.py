@@ -463,3 +463,26 @@ def test_audience_anonymous_false_excludes_anonymous_receipts_default_includes_t
                     sale("R2", "K1", at(), [line(1, 1000)])])
     assert applied(res(out[0])) == {("open", "discount"): 50}
     assert applied(res(out[1])) == {("cards", "discount"): 100, ("open", "discount"): 50}
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+def test_exclusive_threshold_does_not_count_already_discounted_lines():
+    lines = [line(1, 1000), line(2, 600)]
+    first = percent_off("p10", 1000, {"skus": ["sku1"]})
+    doc = program_dict([first, threshold(amount=100, exclusive=True)])
+    # line 1 has a discount, so the exclusive threshold does not cover it: 600 < 1000
+    assert discounts(one(doc, sale("R1", "K1", at(), lines))) == [100, 0]
+    doc = program_dict([first, threshold(amount=100)])
+    # not exclusive: 900 + 600 = 1500 >= 1000, 100 split 900:600 -> 60 / 40
+    assert discounts(one(doc, sale("R1", "K1", at(), lines))) == [160, 40]
+
+
+def test_lines_locked_by_an_exclusive_campaign_do_not_form_groups():
+    doc = program_dict([percent_off("lock", 1000, {"skus": ["sku1"]}, exclusive=True,
+                                    priority=5),
+                        {"id": "n21", "type": "n_for_m", "buy": 2, "pay": 1}])
+    r = one(doc, sale("R1", "K1", at(), [line(1, 100), line(2, 100), line(3, 100)]))
+    # line 1 is locked (10 off); the group is [line 2, line 3]: line 3 free
+    assert discounts(r) == [10, 0, 100]

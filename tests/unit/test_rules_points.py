@@ -385,3 +385,23 @@ def test_anonymous_receipt_gets_no_points_no_balance_no_tier():
     assert applied(r) == {("p10", "discount"): 100}  # discounts still apply
     assert r["balance"] is None and r["tier"] is None
     assert r["events"] == []
+
+
+def test_personal_offer_uses_its_campaigns_per_receipt_cap():
+    npo = offer_campaign()
+    npo["limits"] = {"per_receipt": 30}
+    e = Engine(program_dict([npo]))
+    res(e.send(sport("S1", "K1", at(0))))
+    # 10 % of 500 = 50, capped at 30 by the issuing campaign's per_receipt
+    assert discounts(res(e.send(food("F1", "K1", at(1)))))[0] == 30
+
+
+def test_a_late_receipt_never_moves_the_customers_points_back():
+    doc = program_dict([bonus("seed", 1000, audience={"first_purchase": True})],
+                       accrual=accrual(activation_days=5))
+    e = Engine(doc)
+    res(e.send(sale("R1", "K1", at(0), [line(1, 0)])))           # 1000 pending until day 5
+    assert balance(res(e.send(sale("R2", "K1", at(6), [line(1, 0)])))) == (1000, 0)
+    # a receipt stamped day 3 arrives late: the clock stays at day 6, the points stay active
+    r = res(e.send(sale("R3", "K1", at(3), [line(1, 1000)], redeem=400)))
+    assert r["redeemed"] == 400 and balance(r) == (600, 0)
