@@ -8,6 +8,7 @@ moved the state) nothing is written and the caller recomputes the batch.
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 from typing import Any
 
@@ -22,7 +23,9 @@ from streamproc.engine import timers
 from streamproc.engine.model import CustomerState, ReceiptRecord
 from streamproc.state.keys import Keys
 
-LUA_APPLY = resources.files("streamproc.state").joinpath("lua/apply_batch.lua").read_text()
+LUA_DIR = resources.files("streamproc.state").joinpath("lua")
+LUA_APPLY = LUA_DIR.joinpath("apply_batch.lua").read_text()
+LUA_LOAD = LUA_DIR.joinpath("load_batch.lua").read_text()
 
 
 class Conflict(Exception):
@@ -129,6 +132,7 @@ class RedisStore:
         self.record_ttl_ms = (program.return_window_days + 7) * 86_400_000 if record_ttl else 0
         self.client = aredis.Redis.from_url(url)
         self.apply_script = self.client.register_script(LUA_APPLY)
+        self.load_script = self.client.register_script(LUA_LOAD)
         self.budgeted = [c.id for c in program.campaigns if c.budget is not None]
         self.single_use = {code for c in program.campaigns if c.single_use
                            for code in c.coupon_codes}
@@ -141,30 +145,20 @@ class RedisStore:
 
     # load -----------------------------------------------------------------------------
     async def load(self, receipts: list[Receipt]) -> BatchView:
-        """Everything the batch's receipts can touch, in one pipelined round trip."""
+        """Everything the batch's receipts can touch, in one call (`lua/load_batch.lua`)."""
         view = BatchView(self.program)
         cids = list(dict.fromkeys(r.customer_id for r in receipts if r.customer_id))
+        own = list(dict.fromkeys(r.receipt_id for r in receipts))
         rids = list(dict.fromkeys(
-            [r.receipt_id for r in receipts]
-            + [r.original_receipt_id for r in receipts if r.original_receipt_id]))
+            own + [r.original_receipt_id for r in receipts if r.original_receipt_id]))
         codes = list(dict.fromkeys(c for r in receipts for c in r.coupons
                                    if c in self.single_use))
         k = self.keys
-        pipe = self.client.pipeline(transaction=False)
-        for cid in cids:
-            pipe.hmget(k.customer(cid), "v", "s")
-        for cid in cids:
-            pipe.get(k.profile(cid))
-        for rid in rids:
-            pipe.get(k.receipt(rid))
-        for r in receipts:
-            pipe.get(k.output(r.receipt_id))
-        if self.budgeted:
-            pipe.hmget(k.budget, self.budgeted)
-        if codes:
-            pipe.hmget(k.coupons, codes)
-        pipe.smembers(k.exhausted)
-        res = await pipe.execute()
+        keys = [k.customer(c) for c in cids] + [k.profile(c) for c in cids] \
+            + [k.receipt(r) for r in rids] + [k.output(r) for r in own] \
+            + [k.budget, k.coupons, k.exhausted]
+        args = [len(cids), len(rids), len(own), len(self.budgeted), *self.budgeted, *codes]
+        res = await self.load_script(keys=keys, args=args)
         i = 0
         for cid in cids:
             v, s = res[i]
@@ -186,19 +180,15 @@ class RedisStore:
             view.receipt_raw[rid] = raw or b""
             view.receipts[rid] = None if raw is None else ReceiptRecord.from_obj(
                 rid, orjson.loads(raw))
-        for r in receipts:
-            view.outputs[r.receipt_id] = res[i]
+        for rid in own:
+            view.outputs[rid] = res[i]
             i += 1
-        if self.budgeted:
-            for cid, spent in zip(self.budgeted, res[i], strict=True):
-                view.budgets[cid] = int(spent or 0)
-                view.budget_loaded[cid] = int(spent or 0)
-            i += 1
-        if codes:
-            for code, rid in zip(codes, res[i], strict=True):
-                view.coupons[code] = rid.decode() if rid is not None else None
-            i += 1
-        view.exhausted = {m.decode() for m in res[i]}
+        for cid, spent in zip(self.budgeted, res[i], strict=True):
+            view.budgets[cid] = int(spent or 0)
+            view.budget_loaded[cid] = int(spent or 0)
+        for code, rid in zip(codes, res[i + 1], strict=True):
+            view.coupons[code] = rid.decode() if rid is not None else None
+        view.exhausted = {m.decode() for m in res[i + 2]}
         return view
 
     # commit ---------------------------------------------------------------------------
@@ -206,41 +196,41 @@ class RedisStore:
         """Write the batch's changes atomically; raise Conflict if anything moved."""
         k = self.keys
         keys: list[str] = []
-        c_args: list[Any] = []
-        timers_args: list[Any] = []
+        blobs: list[bytes] = []
+        cv: list[list[str]] = []
+        tm: list[list[str]] = []
         liability = 0
         for cid in view.dirty_customers:
             st = view.customers[cid]
             old = view.loaded_version.get(cid, 0)
             st.version = old + 1
             keys.append(k.customer(cid))
-            c_args += [old, st.version, orjson.dumps(st.to_obj())]
+            blobs.append(orjson.dumps(st.to_obj()))
+            cv.append([str(old), str(st.version)])
             due = timers.next_due(st, self.program)
-            timers_args += [cid, "" if due is None else due]
+            tm.append([cid, "" if due is None else str(due)])
             liability += sum(st.balance()) - view.loaded_points.get(cid, 0)
-        r_args: list[Any] = []
+        rs: list[str] = []
         for rid in view.dirty_receipts:
             keys.append(k.receipt(rid))
-            r_args += [view.receipt_raw.get(rid, b""),
-                       orjson.dumps(view.receipts[rid].to_obj()),  # type: ignore[union-attr]
-                       self.record_ttl_ms]
-        o_args: list[Any] = []
+            old_raw = view.receipt_raw.get(rid, b"")
+            rs.append(hashlib.sha1(old_raw).hexdigest() if old_raw else "")
+            blobs.append(orjson.dumps(view.receipts[rid].to_obj()))  # type: ignore[union-attr]
         for rid, blob in view.new_outputs.items():
             keys.append(k.output(rid))
-            o_args += [blob, self.output_ttl_ms]
+            blobs.append(blob)
         keys += [k.budget, k.coupons, k.exhausted, k.timers, k.liability]
-        b_args: list[Any] = []
-        for cid, spent in view.budgets.items():
-            if spent != view.budget_loaded.get(cid, 0):
-                b_args += [cid, view.budget_loaded.get(cid, 0), spent]
-        cp_args: list[Any] = []
-        for code, rid in view.new_coupons.items():
-            cp_args += [code, rid]
-        args = [len(view.dirty_customers), len(view.dirty_receipts), len(view.new_outputs),
-                *c_args, *r_args, *o_args, len(b_args) // 3, *b_args, len(cp_args) // 2,
-                *cp_args, len(view.new_exhausted), *view.new_exhausted,
-                len(timers_args) // 2, *timers_args, liability]
-        res = await self.apply_script(keys=keys, args=args)
+        header = {
+            "nc": str(len(view.dirty_customers)), "nr": str(len(view.dirty_receipts)),
+            "no": str(len(view.new_outputs)), "cv": cv, "rs": rs,
+            "rttl": str(self.record_ttl_ms), "ottl": str(self.output_ttl_ms),
+            "b": [[cid, str(view.budget_loaded.get(cid, 0)), str(spent)]
+                  for cid, spent in view.budgets.items()
+                  if spent != view.budget_loaded.get(cid, 0)],
+            "cp": [[code, rid] for code, rid in view.new_coupons.items()],
+            "ex": view.new_exhausted, "t": tm, "dl": str(liability),
+        }
+        res = await self.apply_script(keys=keys, args=[orjson.dumps(header), *blobs])
         if int(res[0]) != 1:
             raise Conflict(f"{res[1].decode()} changed: {res[2].decode()}")
         for cid in view.dirty_customers:
