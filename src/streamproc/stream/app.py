@@ -190,16 +190,17 @@ class Worker:
                 for e in events]
         out = await self.batcher.process(msgs)
         self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
-        await self.produce(out)
-        now = time.time()
         m = self.metrics
-        for msg, o in zip(msgs, out.outcomes, strict=True):
+        for o in out.outcomes:
             if o.status == "applied" and not o.redelivered:
                 m.observe_result(o.result)  # type: ignore[arg-type]  (counts the status too)
             else:
                 m.count_receipt(o.status)
             if o.status == "rejected":
                 m.count_dlq(o.reject["reason"])  # type: ignore[index]
+        await self.produce(out)
+        now = time.time()  # results are in Kafka now: receipt-to-result latency
+        for msg in msgs:
             if msg.timestamp_ms:
                 m.observe_receipt_latency(now - msg.timestamp_ms / 1000)
         m.observe_batch(len(msgs), time.perf_counter() - t0)
