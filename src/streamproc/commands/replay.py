@@ -53,16 +53,16 @@ def run(args: argparse.Namespace) -> int:
         program = load_program(args.program)
         engine = make_engine(program, args.engine)
     except ProgramError as exc:
-        err.print(f"[red]program refused[/]: {len(exc.errors)} error(s)")
+        print(f"program refused: {len(exc.errors)} error(s)", file=sys.stderr)
         for e in exc.errors:
-            err.print(f"  {e}", markup=False)
+            print(f"  {e}", file=sys.stderr)
         return 2
     except CompiledEngineMissing as exc:
-        err.print(f"[red]cannot start[/]: {exc}", markup=False)
+        print(f"cannot start: {exc}", file=sys.stderr)
         return 3
     for f in (args.receipts, args.customers):
         if f and not Path(f).is_file():
-            err.print(f"[red]no such file[/]: {f}", markup=False)
+            print(f"no such file: {f}", file=sys.stderr)
             return 2
     if args.redis:
         from streamproc.replay_redis import run_redis_replay
