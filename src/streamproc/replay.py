@@ -124,9 +124,19 @@ class Replay:
             sinks.write(o, origin, fired)
             if on_message is not None:
                 on_message()
+            if no % 50_000 == 0 and self.clock_us is not None:
+                self.forget_old_receipts(self.clock_us)
         self.report.seconds = time.perf_counter() - started
         self.finish()
         return self.report
+
+    def forget_old_receipts(self, now_us: int) -> None:
+        """Receipts older than the return window (plus a day of slack for late ones) can no
+        longer be duplicated or returned: drop them so a month's replay stays small."""
+        horizon = now_us - self.program.return_window_us - 86_400_000_000
+        old = [rid for rid, rec in self.state.receipts.items() if rec.ts_us < horizon]
+        for rid in old:
+            del self.state.receipts[rid]
 
     def finish(self) -> None:
         """Liability and tiers at the end of the run."""

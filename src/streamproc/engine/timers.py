@@ -35,13 +35,28 @@ def _due(b: Bucket, notify_us: int | None) -> list[tuple[int, int]]:
 
 
 def next_due(st: CustomerState, program: Program) -> int | None:
-    """When this customer's next timer event is due (None: nothing to announce)."""
+    """When this customer's next timer event is due (None: nothing to announce).
+
+    Called after every receipt, so it is written flat (no lists) over the customer's buckets.
+    """
     notify = _notify_us(program)
     best = None
     for b in st.buckets:
-        for due, _ in _due(b, notify):
-            if best is None or due < best:
-                best = due
+        notes = b.notes
+        if b.state != EXPIRED:
+            if not notes & NOTE_ACTIVATED and (best is None or b.act_us < best):
+                best = b.act_us
+            exp = b.exp_us
+            if exp is not None:
+                if notify is not None and not notes & NOTE_EXPIRING:
+                    t = exp - notify
+                    if best is None or t < best:
+                        best = t
+                if not notes & NOTE_EXPIRED and (best is None or exp < best):
+                    best = exp
+        elif not notes & NOTE_EXPIRED and b.exp_us is not None \
+                and (best is None or b.exp_us < best):
+            best = b.exp_us
     return best
 
 
