@@ -132,3 +132,32 @@ def replay_oracle(program_path: str, receipts: Path, customers: Path | None,
     rp.run(read_messages(receipts), source=str(receipts), sinks=Sinks(results=res, rejects=rej))
     return ([orjson.loads(x) for x in res.getvalue().splitlines()],
             [orjson.loads(x) for x in rej.getvalue().splitlines()], rp.state)
+
+
+async def read_all(bootstrap: str, topic: str, timeout: float = 30) -> list[Any]:
+    """Everything in a topic right now: read from the start up to the end offsets."""
+    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                         enable_auto_commit=False, group_id=None)
+    await c.start()
+    out: list[Any] = []
+    try:
+        parts = c.assignment()
+        while not parts:
+            await asyncio.sleep(0.05)  # assignment is immediate without a group; poll briefly
+            parts = c.assignment()
+        ends = await c.end_offsets(list(parts))
+        deadline = time.monotonic() + timeout
+        async def behind() -> bool:
+            for tp, end in ends.items():
+                if await c.position(tp) < end:
+                    return True
+            return False
+
+        while await behind():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out reading {topic} to its end")
+            for recs in (await c.getmany(timeout_ms=500)).values():
+                out.extend(recs)
+    finally:
+        await c.stop()
+    return out
