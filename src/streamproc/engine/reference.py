@@ -307,7 +307,10 @@ class _SaleRun:
         self.out.discounts.append((cid, total))
 
     def apply_line_discount(self, c: Campaign) -> None:
-        amt = self.clip_and_cap(c, self.raw_line_discounts(c), c.per_receipt)
+        self.give_discount(c, self.clip_and_cap(c, self.raw_line_discounts(c), c.per_receipt))
+
+    def give_discount(self, c: Campaign, amt: list[int]) -> None:
+        """Holdout, then budget, then the discount (spec section 5, stages A and B)."""
         total = sum(amt)
         if total <= 0:
             return
@@ -342,17 +345,7 @@ class _SaleRun:
             return
         want = base * c.percent_bps // BPS if c.percent_bps else c.amount
         shares = split_largest_remainder(want, after)
-        amt = self.clip_and_cap(c, shares, c.per_receipt)
-        total = sum(amt)
-        if total <= 0:
-            return
-        if self.held_out(c):
-            self.out.held_out.append(c.id)
-            return
-        if not self.fits_budget(c.id, c.budget, total):
-            return
-        self.commit_discount(c, amt, c.exclusive)
-        self.gave.add(c.id)
+        self.give_discount(c, self.clip_and_cap(c, shares, c.per_receipt))
 
     # ------------------------------------------------------------------ redemption
     def redeem(self) -> None:

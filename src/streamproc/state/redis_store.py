@@ -69,6 +69,17 @@ class BatchView:
         self.new_outputs: dict[str, bytes] = {}
         self.loaded_points: dict[str, int] = {}
 
+    def adopt(self, cid: str, version: bytes | None, blob: bytes | None) -> None:
+        """Take a customer as read from Redis (absent: a new customer, version 0)."""
+        if blob is None:
+            self.loaded_version[cid] = 0
+            return
+        st = CustomerState.from_obj(cid, orjson.loads(blob))
+        st.version = int(version or 0)
+        self.customers[cid] = st
+        self.loaded_version[cid] = st.version
+        self.loaded_points[cid] = sum(st.balance())
+
     # StateView ------------------------------------------------------------------
     def customer(self, customer_id: str) -> CustomerState:
         st = self.customers.get(customer_id)
@@ -161,16 +172,8 @@ class RedisStore:
         res = await self.load_script(keys=keys, args=args)
         i = 0
         for cid in cids:
-            v, s = res[i]
+            view.adopt(cid, *res[i])
             i += 1
-            if s is not None:
-                st = CustomerState.from_obj(cid, orjson.loads(s))
-                st.version = int(v)
-                view.customers[cid] = st
-                view.loaded_version[cid] = st.version
-                view.loaded_points[cid] = sum(st.balance())
-            else:
-                view.loaded_version[cid] = 0
         for cid in cids:
             view.profiles[cid] = _profile_from(res[i], cid)
             i += 1
@@ -253,14 +256,8 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         for cid in cids:
             pipe.hmget(self.keys.customer(cid), "v", "s")
-        for i, (v, s) in enumerate(await pipe.execute()):
-            cid = cids[i]
-            if s is not None:
-                st = CustomerState.from_obj(cid, orjson.loads(s))
-                st.version = int(v)
-                view.customers[cid] = st
-                view.loaded_version[cid] = st.version
-                view.loaded_points[cid] = sum(st.balance())
+        for cid, (v, s) in zip(cids, await pipe.execute(), strict=True):
+            view.adopt(cid, v, s)
         return view
 
     async def liability(self) -> int:
