@@ -318,7 +318,10 @@ class Proc:
 
 class Bench:
     def __init__(self, args: argparse.Namespace, run_dir: Path, kafka: Kafka, redis_url: str,
-                 redis_port: int) -> None:
+                 redis_port: int, broker_pid: int | None = None,
+                 redis_pid: int | None = None) -> None:
+        self.broker_pid = broker_pid
+        self.redis_pid = redis_pid
         self.args = args
         self.run_dir = run_dir
         self.k = kafka
@@ -372,6 +375,10 @@ class Bench:
             cmd = [sys.executable, "-m", "streamproc", "worker"]
         return Proc(tag, cmd, env, self.run_dir)
 
+    def cpu_probe(self, proc: Proc) -> CpuProbe:
+        return CpuProbe({"variant": proc.p.pid if proc.p else None, "broker": self.broker_pid,
+                         "redis": self.redis_pid, "runner": os.getpid()})
+
     async def flush_redis(self) -> None:
         import redis.asyncio as aredis
 
@@ -394,6 +401,8 @@ class Bench:
         tick = self.args.sample_s
         proc = self.proc(tag, variant, "receipts", group).start()
         t0 = time.monotonic()
+        cpu = self.cpu_probe(proc)
+        cpu.sample(0.0)
         series: list[tuple[float, int, int]] = []  # (t, outputs, committed)
         state = "capped"
         try:
@@ -406,6 +415,7 @@ class Bench:
                 comm = await self.k.committed(group, "receipts")
                 done_parts = sum(min(comm.get(p, 0), e) for p, e in backlog_end.items())
                 series.append((round(t, 3), out, done_parts))
+                cpu.sample(t)
                 if all(comm.get(p, 0) >= e for p, e in backlog_end.items()):
                     state = "done"
                     break
@@ -420,7 +430,12 @@ class Bench:
                         f" / {total:,}")
         finally:
             proc.stop()
-        return summarise(variant, series, total, state, cap)
+        res = summarise(variant, series, total, state, cap)
+        t_end = res["wall_seconds"]
+        res["cpu"] = cpu.between(res["first_output_after_s"], t_end)
+        used = res["cpu"].get("variant_cpu_s")
+        res["per_cpu_second"] = round(res["processed"] / used, 1) if used else None
+        return res
 
     # ------------------------------------------------------------------ steady rate
     async def steady(self, variant: str, msgs: Sequence[tuple[bytes | None, bytes]]
@@ -457,6 +472,8 @@ class Bench:
             base_out = sum(start.values())
             sent_ts: dict[str, int] = {}
             bucket = TokenBucket(self.args.rate)
+            cpu = self.cpu_probe(proc)
+            cpu.sample(0.0)
             futs: list[Any] = []
             series: list[tuple[float, int, int]] = []
             t0 = time.monotonic()
@@ -473,8 +490,10 @@ class Bench:
                     next_tick += 1.0
                     sampler_out = await self.k.end_total(outs) - base_out
                     series.append((round(time.monotonic() - t0, 3), i + 1, sampler_out))
+                    cpu.sample(time.monotonic() - t0)
             await asyncio.gather(*futs)
             send_s = time.monotonic() - t0
+            cpu.sample(send_s)
             sent = len(msgs)
             # wait for the outputs of everything sent
             deadline = time.monotonic() + max(60.0, self.args.duration * 2)
@@ -515,6 +534,7 @@ class Bench:
             "achieved_rate": round(sent / send_s, 1), "outputs": sum(end.values()) - base_out,
             "drain_seconds_after_last_send": round(drain_s, 2), "matched": len(lat),
             "series": series, "latency_by_send_second": per_second,
+            "cpu_while_sending": cpu.between(0.0, send_s),
         }
         if lat:
             res.update({f"p{q}_ms": pct(lat, q) for q in (50, 95, 99)})
@@ -537,6 +557,62 @@ class Bench:
         comm = await self.k.committed(group, "customers")
         ends = await self.k.ends(["customers"])
         return all(comm.get(tp.partition, 0) >= e for tp, e in ends.items())
+
+
+_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 when it is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(f[11]) + int(f[12])) / _TCK
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs from /proc/stat."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = v[3] + v[4]
+    return float(sum(v) - idle), float(sum(v))
+
+
+class CpuProbe:
+    """CPU used by the variant, the broker, redis-server, this runner and everyone else."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.samples: list[dict[str, float]] = []
+
+    def sample(self, t: float) -> None:
+        busy, total = machine_busy()
+        row = {"t": round(t, 3), "busy": busy, "total": total,
+               "load1": float(Path("/proc/loadavg").read_text().split()[0])}
+        row.update({k: cpu_of(p) for k, p in self.pids.items()})
+        self.samples.append(row)
+
+    def between(self, t0: float, t1: float) -> dict[str, Any]:
+        """Cores each process used on average between the samples nearest t0 and t1."""
+        if len(self.samples) < 2:
+            return {}
+        a = min(self.samples, key=lambda r: abs(r["t"] - t0))
+        b = min(self.samples, key=lambda r: abs(r["t"] - t1))
+        dt = b["t"] - a["t"]
+        if dt <= 0:
+            return {}
+        ncpu = os.cpu_count() or 1
+        out: dict[str, Any] = {f"{k}_cores": round((b[k] - a[k]) / dt, 2) for k in self.pids}
+        machine = (b["busy"] - a["busy"]) / max(1.0, b["total"] - a["total"]) * ncpu
+        out["machine_busy_cores"] = round(machine, 2)
+        out["others_cores"] = round(max(0.0, machine - sum(out[f"{k}_cores"]
+                                                           for k in self.pids)), 2)
+        loads = [r["load1"] for r in self.samples if a["t"] <= r["t"] <= b["t"]]
+        out["load1_mean"] = round(sum(loads) / max(1, len(loads)), 2)
+        out["variant_cpu_s"] = round(b["variant"] - a["variant"], 2)
+        return out
 
 
 def _free_port() -> int:
@@ -710,8 +786,9 @@ def print_table(res: dict[str, Any]) -> str:
     lat = res.get("latency", {})
     a_rate = cu.get("a", {}).get("rate")
     lines = ["| variant | receipts/s (catch-up) | incl. start-up | vs (a) | state |"
+             " per CPU-second | cores: variant / broker / redis / others |"
              " p50 ms | p95 ms | p99 ms |",
-             "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+             "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |"]
     for v, name in VARIANTS.items():
         if v not in cu and v not in lat:
             continue
@@ -724,10 +801,16 @@ def print_table(res: dict[str, Any]) -> str:
         elif state == "done":
             state = f"done {c['wall_seconds']:.0f}s"
         lt = lat.get(v, {})
+        cpu = c.get("cpu") or {}
+        cores = ""
+        if cpu:
+            cores = (f"{cpu['variant_cores']} / {cpu['broker_cores']} / {cpu['redis_cores']}"
+                     f" / {cpu['others_cores']}")
+        per_cpu = c.get("per_cpu_second")
         lines.append(
             f"| ({v}) {name} | {rate or 0:,.0f} | {c.get('rate_incl_startup') or 0:,.0f} | "
-            f"{ratio} | {state} | {_ms(lt.get('p50_ms'))} | {_ms(lt.get('p95_ms'))} | "
-            f"{_ms(lt.get('p99_ms'))} |")
+            f"{ratio} | {state} | {per_cpu or 0:,.0f} | {cores} | {_ms(lt.get('p50_ms'))} |"
+            f" {_ms(lt.get('p95_ms'))} | {_ms(lt.get('p99_ms'))} |")
     return "\n".join(lines)
 
 
@@ -822,7 +905,11 @@ def readme_section(res: dict[str, Any]) -> str:
            " start-up\" counts from process start). A capped variant's rate is over what it"
            " processed before the cap. Latency = output record's LogAppendTime - input record's"
            " send time (so it includes the input producer's linger and the output's acks),"
-           " matched by receipt_id, over every receipt of the steady phase.",
+           " matched by receipt_id, over every receipt of the steady phase. \"Per CPU-second\":"
+           " receipts over the CPU time (user + system, /proc) the variant's process used in"
+           " the active window; \"cores\": average cores used in that window by the variant,"
+           " the broker, redis-server, and everything else on the machine (the benchmark's own"
+           " sampler and any other jobs: on a shared 2-core VM this is contention).",
            "",
            print_table(res), ""]
     if lat:
@@ -949,7 +1036,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ends = await k.ends(["receipts"])
             backlog_end = {tp.partition: off for tp, off in ends.items()}
             res["settings"]["partition_sizes"] = [backlog_end[p] for p in sorted(backlog_end)]
-            bench = Bench(args, run_dir, k, redis.url, redis.port)
+            bench = Bench(args, run_dir, k, redis.url, redis.port, broker.pid, redis.pid)
             for v in only:
                 log(f"catch-up ({v}) {VARIANTS[v]} ...")
                 c = await bench.catch_up(v, backlog_end)
