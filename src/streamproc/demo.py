@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -220,6 +221,7 @@ async def run(args: argparse.Namespace, stack: Stack, console: Console) -> int:
                 live.update(live_table(tracker, "streaming", now - t0))
             tracker.sample(t0)
             live.update(live_table(tracker, "timed out" if timed_out else "done", time.time() - t0))
+        console.print()
         await producer
     finally:
         for task in (*tasks, producer):
@@ -330,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # retries while leaders settle
     rc, interrupted = 1, False
     try:
         rc = asyncio.run(run(args, stack, console))

@@ -254,7 +254,7 @@ def live_table(tr: Tracker, stage: str, elapsed: float) -> Table:
     t.add_row("dead-lettered (DLQ)", f"{sum(tr.dlq.values()):,}")
     t.add_row("accounted for", f"{tr.done:,}  ({pct:.1f} %)")
     t.add_row("receipts/s (last 5 s)", f"{rate:,.0f}")
-    t.add_row("consumer lag (receipts)", "-" if tr.lag is None else f"{tr.lag:,}")
+    t.add_row("lag (receipts not committed)", "-" if tr.lag is None else f"{tr.lag:,}")
     p50 = percentile(tr.latencies[-5000:], 50)
     t.add_row("latency p50 (recent)", "-" if p50 is None else f"{p50:.2f} s")
     return t
