@@ -30,6 +30,7 @@ from streamproc.state.redis_store import Conflict, RedisStore
 
 log = logging.getLogger("streamproc.worker")
 EXIT_FATAL = 70
+RETURNS_LABEL = "returns"  # reversals by returns, counted apart from the campaigns' grants
 
 
 def _kafka_security(s: WorkerSettings) -> dict[str, Any]:
@@ -83,6 +84,7 @@ class Worker:
         self.producer: AIOKafkaProducer | None = None
         self.last_loop = time.monotonic()
         self.ready = False
+        self.reported: set[Any] = set()
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ app
@@ -135,6 +137,12 @@ class Worker:
                 await self.update_gauges()
             except Exception as exc:  # gauges are best effort, never fatal
                 log.warning("gauge update failed: %s", exc)
+
+        @app.on_before_shutdown.connect
+        async def close_clients(sender: Any, **kwargs: Any) -> None:
+            if self.producer is not None:
+                await self.producer.stop()
+            await self.store.close()
 
         @app.task
         async def start_http() -> None:
@@ -194,6 +202,11 @@ class Worker:
         for o in out.outcomes:
             if o.status == "applied" and not o.redelivered:
                 m.observe_result(o.result)  # type: ignore[arg-type]  (counts the status too)
+                r = o.result
+                if r["total"] < 0 and (r["discount"] or r["accrued"]):  # type: ignore[index]
+                    # a return's `applied` is empty (spec 6): its reversal is not attributed
+                    m.add_campaign_cost(RETURNS_LABEL, discount=r["discount"],  # type: ignore[index]
+                                        points=r["accrued"])  # type: ignore[index]
             else:
                 m.count_receipt(o.status)
             if o.status == "rejected":
@@ -235,7 +248,11 @@ class Worker:
 
     async def update_gauges(self) -> None:
         consumer = self.app.consumer
-        for tp in consumer.assignment():
+        assigned = set(consumer.assignment())
+        for tp in self.reported - assigned:  # revoked: another worker reports it now
+            self.metrics.forget_partition(tp.topic, tp.partition)
+        self.reported = assigned
+        for tp in assigned:
             hw = consumer.highwater(tp)
             pos = await consumer.position(tp)
             if hw is not None and pos is not None:
