@@ -85,6 +85,7 @@ class Worker:
         self.last_loop = time.monotonic()
         self.ready = False
         self.reported: set[Any] = set()
+        self.last_batch_end = time.perf_counter()
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ app
@@ -192,6 +193,7 @@ class Worker:
 
     async def handle_receipts(self, events: list[Any]) -> None:
         t0 = time.perf_counter()
+        gap = t0 - self.last_batch_end
         msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset,
                           e.message.key, e.message.value,
                           int(e.message.timestamp * 1000) if e.message.timestamp else None)
@@ -211,7 +213,13 @@ class Worker:
                 m.count_receipt(o.status)
             if o.status == "rejected":
                 m.count_dlq(o.reject["reason"])  # type: ignore[index]
+        t1 = time.perf_counter()
         await self.produce(out)
+        t2 = time.perf_counter()
+        log.debug("batch %d: waited %.1fms, computed %.1fms (Redis %.1fms), produced %.1fms",
+                  len(msgs), gap * 1e3, (t1 - t0) * 1e3, out.redis_seconds * 1e3,
+                  (t2 - t1) * 1e3)
+        self.last_batch_end = time.perf_counter()
         now = time.time()  # results are in Kafka now: receipt-to-result latency
         for msg in msgs:
             if msg.timestamp_ms:
