@@ -29,6 +29,7 @@ cdef extern from *:
     #include <stdlib.h>
     typedef struct { int64_t rem; int32_t idx; } fc_rem;
     typedef struct { int64_t price; int64_t rank; int32_t idx; } fc_unit;
+    typedef struct { int32_t kind; int32_t k; int64_t v; } fc_item;
 
     /* floor(a * b / c) for a, b >= 0, c > 0, exact through 128 bits */
     static inline int64_t fc_md(int64_t a, int64_t b, int64_t c) {
@@ -87,12 +88,17 @@ cdef extern from *:
         int64_t price
         int64_t rank
         int32_t idx
+    ctypedef struct fc_item:
+        int32_t kind
+        int32_t k
+        int64_t v
     int64_t fc_md(int64_t a, int64_t b, int64_t c) nogil
     int64_t fc_md3(int64_t a, int64_t b, int64_t m, int64_t c) nogil
     void fc_split(int64_t total, const int64_t *w, int64_t *out, int n, fc_rem *tmp) nogil
     void fc_sort_units(fc_unit *u, int n) nogil
 
 cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
     ctypedef struct PyMemberDef:
         const char *name
         int type
@@ -172,6 +178,17 @@ DEF T_SKU_POINTS = 7
 DEF T_MULTIPLIER = 8
 DEF T_OFFER = 9
 DEF OFFER_PERCENT = 1
+# the per-receipt result log: what `SaleCalc`'s lists and dict hold, in the order they get it
+DEF IT_DISC = 0       # discounts: (id, v)
+DEF IT_HELD = 1       # held_out
+DEF IT_USED = 2       # offers_used
+DEF IT_SPENT = 3      # budget_spent[id] += v
+DEF IT_EXH = 4        # budget_exhausted
+DEF IT_ISSUED = 5     # offers_issued
+DEF IT_GRATE = 6      # grants: (id, v, 0), after ("base", base, 0)
+DEF IT_GFIX = 7       # grants: (id, v, 1)
+DEF IT_GAVE = 8       # gave
+DEF ITEMS_PER_CAMPAIGN = 12
 DEF OFFER_MULT = 2
 
 cdef int64_t I64_MAX = 0x7FFFFFFFFFFFFFFF
@@ -230,6 +247,264 @@ cdef inline int64_t _clamp64(object v):
     return v
 
 
+cdef inline int _grow64(int64_t **p, Py_ssize_t *cap, Py_ssize_t need) except -1:
+    cdef Py_ssize_t m
+    cdef int64_t *q
+    if need <= cap[0]:
+        return 0
+    m = max(need, 2 * cap[0], 64)
+    q = <int64_t *>realloc(p[0], m * sizeof(int64_t))
+    if q == NULL:
+        raise MemoryError()
+    p[0] = q
+    cap[0] = m
+    return 0
+
+
+cdef class CalcBatch:
+    """The results of `FastEngine.calc_flat`, kept flat in C buffers.
+
+    For receipt i: the four per-line arrays (discount, redeemed, accrued, spend) are one
+    stretch of four int64 buffers, the lists and the dict of `SaleCalc` are one stretch of a
+    log of (kind, campaign, value) items; Python objects are made only when asked for:
+    `batch[i]` is a `CalcView` whose attributes are built on access, `batch.calc(i)` is the
+    whole `SaleCalc` (equal to `calc_sale`'s). Pass a batch back as `out=` to reuse its buffers.
+    """
+
+    cdef list ids
+    cdef readonly Py_ssize_t n
+    cdef Py_ssize_t nl, ni, cap_r, cap_r1, cap_l, cap_l1, cap_l2, cap_l3, cap_i
+    cdef int64_t *line_off
+    cdef int64_t *item_off
+    cdef int64_t *redeemed
+    cdef int64_t *base
+    cdef int64_t *ldisc
+    cdef int64_t *lred
+    cdef int64_t *lacc
+    cdef int64_t *lspend
+    cdef int64_t *items  # fc_item as 2 int64 each: (kind << 32 | k), v
+    cdef dict coupons
+
+    def __cinit__(self, list ids):
+        self.ids = ids
+        self.coupons = {}
+        self.n = self.nl = self.ni = 0
+        self.cap_r = self.cap_r1 = self.cap_l = self.cap_l1 = self.cap_l2 = self.cap_l3 = 0
+        self.cap_i = 0
+        self.line_off = self.item_off = self.redeemed = self.base = NULL
+        self.ldisc = self.lred = self.lacc = self.lspend = self.items = NULL
+        self._reserve(1, 0, 0)
+        self.line_off[0] = 0
+        self.item_off[0] = 0
+
+    def __dealloc__(self):
+        free(self.line_off); free(self.item_off); free(self.redeemed); free(self.base)
+        free(self.ldisc); free(self.lred); free(self.lacc); free(self.lspend); free(self.items)
+
+    cdef int _reserve(self, Py_ssize_t more_r, Py_ssize_t more_l, Py_ssize_t more_i) except -1:
+        cdef Py_ssize_t c
+        if self.n + more_r + 1 > self.cap_r:
+            c = self.cap_r
+            _grow64(&self.line_off, &c, self.n + more_r + 1)
+            c = self.cap_r
+            _grow64(&self.item_off, &c, self.n + more_r + 1)
+            c = self.cap_r
+            _grow64(&self.redeemed, &c, self.n + more_r + 1)
+            c = self.cap_r
+            _grow64(&self.base, &c, self.n + more_r + 1)
+            self.cap_r = c
+        if self.nl + more_l > self.cap_l:
+            c = self.cap_l
+            _grow64(&self.ldisc, &c, self.nl + more_l)
+            c = self.cap_l
+            _grow64(&self.lred, &c, self.nl + more_l)
+            c = self.cap_l
+            _grow64(&self.lacc, &c, self.nl + more_l)
+            c = self.cap_l
+            _grow64(&self.lspend, &c, self.nl + more_l)
+            self.cap_l = c
+        if 2 * (self.ni + more_i) > self.cap_i:
+            _grow64(&self.items, &self.cap_i, 2 * (self.ni + more_i))
+        return 0
+
+    cdef void _clear(self):
+        self.n = self.nl = self.ni = 0
+        self.line_off[0] = 0
+        self.item_off[0] = 0
+        if self.coupons:
+            self.coupons = {}
+
+    def __len__(self):
+        return self.n
+
+    cdef Py_ssize_t _index(self, Py_ssize_t i) except -1:
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError("CalcBatch index out of range")
+        return i
+
+    def __getitem__(self, Py_ssize_t i):
+        cdef CalcView v = CalcView.__new__(CalcView)
+        v.b = self
+        v.i = self._index(i)
+        return v
+
+    def __iter__(self):
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            yield self[i]
+
+    def redeemed_at(self, Py_ssize_t i):
+        return self.redeemed[self._index(i)]
+
+    def line_count(self, Py_ssize_t i):
+        i = self._index(i)
+        return self.line_off[i + 1] - self.line_off[i]
+
+    cdef list _lines(self, Py_ssize_t i, int64_t *arr):
+        cdef Py_ssize_t j
+        return [arr[j] for j in range(self.line_off[i], self.line_off[i + 1])]
+
+    cdef list _ids_of(self, Py_ssize_t i, int kind):
+        cdef Py_ssize_t j
+        cdef list ids = self.ids
+        return [ids[self.items[2 * j] & 0xFFFFFFFF]
+                for j in range(self.item_off[i], self.item_off[i + 1])
+                if self.items[2 * j] >> 32 == kind]
+
+    cdef list _discounts(self, Py_ssize_t i):
+        cdef Py_ssize_t j
+        cdef list ids = self.ids
+        return [(ids[self.items[2 * j] & 0xFFFFFFFF], self.items[2 * j + 1])
+                for j in range(self.item_off[i], self.item_off[i + 1])
+                if self.items[2 * j] >> 32 == IT_DISC]
+
+    cdef list _grants(self, Py_ssize_t i):
+        cdef Py_ssize_t j
+        cdef int64_t kind
+        cdef list ids = self.ids
+        out = [("base", self.base[i], 0)] if self.base[i] > 0 else []
+        for j in range(self.item_off[i], self.item_off[i + 1]):
+            kind = self.items[2 * j] >> 32
+            if kind == IT_GRATE or kind == IT_GFIX:
+                out.append((ids[self.items[2 * j] & 0xFFFFFFFF], self.items[2 * j + 1],
+                            0 if kind == IT_GRATE else 1))
+        return out
+
+    cdef dict _spent(self, Py_ssize_t i):
+        cdef Py_ssize_t j
+        cdef dict out = {}
+        cdef list ids = self.ids
+        for j in range(self.item_off[i], self.item_off[i + 1]):
+            if self.items[2 * j] >> 32 == IT_SPENT:
+                cid = ids[self.items[2 * j] & 0xFFFFFFFF]
+                out[cid] = out.get(cid, 0) + self.items[2 * j + 1]
+        return out
+
+    cdef object _coupons(self, Py_ssize_t i, int which):
+        hit = self.coupons.get(i)
+        if hit is None:
+            return []
+        return list((<tuple>hit)[which])
+
+    cpdef object calc(self, Py_ssize_t i):
+        """Receipt i's `SaleCalc`, equal to `FastEngine.calc_sale`'s."""
+        i = self._index(i)
+        res = _new_calc(SaleCalc)
+        _set(res, SC_OFF[0], self._lines(i, self.ldisc))
+        _set(res, SC_OFF[1], self._lines(i, self.lred))
+        _set(res, SC_OFF[2], self._lines(i, self.lacc))
+        _set(res, SC_OFF[3], self._lines(i, self.lspend))
+        _set(res, SC_OFF[4], self._discounts(i))
+        _set(res, SC_OFF[5], self._grants(i))
+        _set(res, SC_OFF[6], self.redeemed[i])
+        _set(res, SC_OFF[7], self._ids_of(i, IT_USED))
+        _set(res, SC_OFF[8], self._ids_of(i, IT_ISSUED))
+        _set(res, SC_OFF[9], self._coupons(i, 0))
+        _set(res, SC_OFF[10], self._coupons(i, 1))
+        _set(res, SC_OFF[11], self._ids_of(i, IT_HELD))
+        _set(res, SC_OFF[12], self._spent(i))
+        _set(res, SC_OFF[13], self._ids_of(i, IT_EXH))
+        _set(res, SC_OFF[14], self._ids_of(i, IT_GAVE))
+        return res
+
+    def calcs(self):
+        """Every receipt's `SaleCalc`, in order."""
+        cdef Py_ssize_t i
+        return [self.calc(i) for i in range(self.n)]
+
+
+cdef class CalcView:
+    """One receipt of a `CalcBatch`: `SaleCalc`'s attributes, each built when read."""
+
+    cdef CalcBatch b
+    cdef readonly Py_ssize_t i
+
+    @property
+    def line_discount(self):
+        return self.b._lines(self.i, self.b.ldisc)
+
+    @property
+    def line_redeemed(self):
+        return self.b._lines(self.i, self.b.lred)
+
+    @property
+    def line_accrued(self):
+        return self.b._lines(self.i, self.b.lacc)
+
+    @property
+    def line_spend(self):
+        return self.b._lines(self.i, self.b.lspend)
+
+    @property
+    def discounts(self):
+        return self.b._discounts(self.i)
+
+    @property
+    def grants(self):
+        return self.b._grants(self.i)
+
+    @property
+    def redeemed(self):
+        return self.b.redeemed[self.i]
+
+    @property
+    def offers_used(self):
+        return self.b._ids_of(self.i, IT_USED)
+
+    @property
+    def offers_issued(self):
+        return self.b._ids_of(self.i, IT_ISSUED)
+
+    @property
+    def coupons_accepted(self):
+        return self.b._coupons(self.i, 0)
+
+    @property
+    def coupons_rejected(self):
+        return self.b._coupons(self.i, 1)
+
+    @property
+    def held_out(self):
+        return self.b._ids_of(self.i, IT_HELD)
+
+    @property
+    def budget_spent(self):
+        return self.b._spent(self.i)
+
+    @property
+    def budget_exhausted(self):
+        return self.b._ids_of(self.i, IT_EXH)
+
+    @property
+    def gave(self):
+        return self.b._ids_of(self.i, IT_GAVE)
+
+    def calc(self):
+        return self.b.calc(self.i)
+
+
 cdef class FastEngine:
     """Computes sales in C; `calc_sale` returns exactly what `ReferenceEngine.calc_sale` does."""
 
@@ -252,6 +527,7 @@ cdef class FastEngine:
     cdef list single_use
     cdef dict rows
     cdef dict by_sku
+    cdef Py_ssize_t by_sku_n
     cdef dict bday_cache
     cdef int64_t *tier_rates
     cdef int ntiers
@@ -303,15 +579,20 @@ cdef class FastEngine:
     # per receipt state
     cdef bint anon
     cdef int n
-    cdef bytes cust_bytes
-    cdef list out_discounts
-    cdef list out_held
-    cdef list out_offers_used
-    cdef dict out_spent
-    cdef list out_exhausted
+    cdef object cust_obj
+    cdef const char *cust_utf8
+    cdef Py_ssize_t cust_len
+    cdef bint any_holdout
+    cdef fc_item *items
+    cdef int nitems
+    cdef int64_t out_redeemed
+    cdef int64_t out_base
+    cdef object out_accepted
+    cdef object out_rejected
 
     def __cinit__(self, program):
         self.c = NULL
+        self.items = NULL
         self.cap_n = 0
 
     def __init__(self, program):
@@ -331,6 +612,7 @@ cdef class FastEngine:
         self.single_use = list(plan.single_use)
         self.rows = plan.rows
         self.by_sku = {}
+        self.by_sku_n = 0
         self.bday_cache = {}
         self.ntiers = len(program.tiers)
         self.rate_bps = program.rate_bps
@@ -354,6 +636,7 @@ cdef class FastEngine:
         self.exhausted = <uint8_t *>malloc(nc)
         self.has_win = <uint8_t *>malloc(nc)
         self.bleft = <int64_t *>malloc(nc * sizeof(int64_t))
+        self.items = <fc_item *>malloc((ITEMS_PER_CAMPAIGN * nc + 16) * sizeof(fc_item))
         ncomp = max(len(plan.comp_target), 1)
         self.comp_target = <int *>malloc(ncomp * sizeof(int))
         self.comp_qty = <int64_t *>malloc(ncomp * sizeof(int64_t))
@@ -361,7 +644,7 @@ cdef class FastEngine:
         if (self.c == NULL or self.elig == NULL or self.offer_on == NULL or self.gave == NULL
                 or self.exhausted == NULL or self.has_win == NULL or self.bleft == NULL
                 or self.comp_target == NULL or self.comp_qty == NULL
-                or self.mult_order == NULL):
+                or self.mult_order == NULL or self.items == NULL):
             raise MemoryError()
         for j in range(len(plan.comp_target)):
             self.comp_target[j] = plan.comp_target[j]
@@ -371,6 +654,7 @@ cdef class FastEngine:
             self.mult_order[j] = plan.mult_order[j]
         self.ncomp_max = 1
         self.any_time = False
+        self.any_holdout = False
         for k in range(self.nc):
             cp = &self.c[k]
             cp.type = plan.ctype[k]
@@ -413,6 +697,8 @@ cdef class FastEngine:
             cp.comp_count = plan.comp_count[k]
             if cp.comp_count > self.ncomp_max:
                 self.ncomp_max = cp.comp_count
+            if cp.holdout > 0:
+                self.any_holdout = True
             if cp.days != 127 or cp.start_min >= 0 or cp.bday >= 0:
                 self.any_time = True
         self._grow(16)
@@ -429,6 +715,7 @@ cdef class FastEngine:
         free(self.comp_qty)
         free(self.mult_order)
         free(self.tier_rates)
+        free(self.items)
         self._free_lines()
 
     cdef void _free_lines(self):
@@ -487,6 +774,57 @@ cdef class FastEngine:
             out.append(self._calc(r, x))
         return out
 
+    def calc_flat(self, receipts, contexts, CalcBatch out=None):
+        """Compute every (receipt, context) pair into a `CalcBatch` (flat C buffers).
+
+        Contexts are read as given: like `calc_batch`, nothing a receipt does is seen by the
+        next one's context. `out`: a batch of this engine to reuse (its results are replaced).
+        """
+        cdef Py_ssize_t i, m
+        if out is None:
+            out = CalcBatch(self.ids)
+        elif out.ids is not self.ids:
+            raise ValueError("out= is a CalcBatch of another engine")
+        else:
+            out._clear()
+        if type(receipts) is list and type(contexts) is list:
+            m = len(<list>receipts)
+            if len(<list>contexts) != m:
+                raise ValueError("receipts and contexts differ in length")
+            for i in range(m):
+                self._compute((<list>receipts)[i], (<list>contexts)[i])
+                self._append(out)
+        else:
+            for r, x in zip(receipts, contexts, strict=True):
+                self._compute(r, x)
+                self._append(out)
+        return out
+
+    cdef int _append(self, CalcBatch b) except -1:
+        cdef Py_ssize_t r, n = self.n, j, at
+        b._reserve(1, n, self.nitems)
+        r = b.n
+        memcpy(&b.ldisc[b.nl], self.disc, n * 8)
+        memcpy(&b.lred[b.nl], self.red, n * 8)
+        memcpy(&b.lacc[b.nl], self.acc, n * 8)
+        memcpy(&b.lspend[b.nl], self.spend, n * 8)
+        b.nl += n
+        b.line_off[r + 1] = b.nl
+        at = 2 * b.ni
+        for j in range(self.nitems):
+            b.items[at] = ((<int64_t>self.items[j].kind) << 32) | <int64_t>self.items[j].k
+            b.items[at + 1] = self.items[j].v
+            at += 2
+        b.ni += self.nitems
+        b.item_off[r + 1] = b.ni
+        b.redeemed[r] = self.out_redeemed
+        b.base[r] = self.out_base
+        if self.out_accepted is not None:
+            b.coupons[r] = (self.out_accepted, self.out_rejected)
+            self.out_accepted = self.out_rejected = None
+        b.n = r + 1
+        return 0
+
     # ------------------------------------------------------------------ helpers
     cdef tuple _local(self, int64_t ts):
         """(weekday, minute of day, local date), cached per UTC minute."""
@@ -503,7 +841,7 @@ cdef class FastEngine:
             self.time_cache[key] = res
         return res
 
-    cdef bint _held(self, int k):
+    cdef bint _held(self, int k) noexcept:
         cdef Camp *cp = &self.c[k]
         cdef uint64_t h
         cdef const unsigned char *s
@@ -511,36 +849,43 @@ cdef class FastEngine:
         if self.anon or cp.holdout <= 0:
             return False
         h = cp.fnv
-        s = <const unsigned char *>PyBytes_AS_STRING(self.cust_bytes)
-        m = PyBytes_GET_SIZE(self.cust_bytes)
+        s = <const unsigned char *>self.cust_utf8
+        m = self.cust_len
         for j in range(m):
             h ^= s[j]
             h *= FNV_PRIME
         return <int64_t>(h % 10000) < cp.holdout
 
-    cdef bint _fits(self, int k, int64_t cost):
+    cdef inline void _log(self, int kind, int k, int64_t v) noexcept:
+        """Append to the result log (sized for ITEMS_PER_CAMPAIGN items a campaign)."""
+        cdef fc_item *it = &self.items[self.nitems]
+        it.kind = kind
+        it.k = k
+        it.v = v
+        self.nitems += 1
+
+    cdef bint _fits(self, int k, int64_t cost) noexcept:
         if not self.c[k].has_budget:
             return True
         if cost > self.bleft[k]:
             if not self.exhausted[k]:
                 self.exhausted[k] = 1
-                self.out_exhausted.append(self.ids[k])
+                self._log(IT_EXH, k, 0)
             return False
         self.bleft[k] -= cost
-        cid = self.ids[k]
-        self.out_spent[cid] = self.out_spent.get(cid, 0) + cost
+        self._log(IT_SPENT, k, cost)
         return True
 
-    cdef void _commit(self, int k, int64_t total, bint exclusive):
+    cdef void _commit(self, int k, int64_t total, bint exclusive) noexcept:
         cdef int i
         for i in range(self.n):
             if self.amt[i]:
                 self.disc[i] += self.amt[i]
                 if exclusive:
                     self.locked[i] = 1
-        self.out_discounts.append((self.ids[k], total))
+        self._log(IT_DISC, k, total)
 
-    cdef int64_t _clip_and_cap(self, int64_t per_receipt):
+    cdef int64_t _clip_and_cap(self, int64_t per_receipt) noexcept:
         """raw -> amt: clip to the line caps' room, then the per-receipt cap."""
         cdef int i, n = self.n
         cdef int64_t room, total = 0
@@ -558,12 +903,12 @@ cdef class FastEngine:
                 total += self.amt[i]
         return total
 
-    cdef inline bint _discountable(self, bint exclusive, int i):
+    cdef inline bint _discountable(self, bint exclusive, int i) noexcept:
         return (self.flags[i] & F_DISCOUNT) and not self.locked[i] and not (
             exclusive and self.disc[i] > 0)
 
     # ------------------------------------------------------------------ stage A
-    cdef void _n_for_m(self, Camp *cp):
+    cdef void _n_for_m(self, Camp *cp) noexcept:
         cdef int i, m = 0, n = self.n
         cdef int64_t total = 0, full_end, start, end, q, buy = cp.buy, pay = cp.pay
         cdef int64_t fb_end, fb_start, r
@@ -593,7 +938,7 @@ cdef class FastEngine:
                 self.raw[i] = (fb_end - fb_start) * self.price[i]
             start += q
 
-    cdef void _bundle(self, Camp *cp):
+    cdef void _bundle(self, Camp *cp) noexcept:
         cdef int n = self.n, T1 = self.T + 1
         cdef int nco = cp.comp_count, j, i, jj, h
         cdef int *cnt = <int *>malloc(nco * sizeof(int))
@@ -681,7 +1026,7 @@ cdef class FastEngine:
         free(cnt)
         free(heads)
 
-    cdef void _line_discount(self, int k):
+    cdef void _line_discount(self, int k) noexcept:
         cdef Camp *cp = &self.c[k]
         cdef int i, n = self.n, T1 = self.T + 1, t = cp.target
         cdef bint ex = cp.exclusive
@@ -714,14 +1059,14 @@ cdef class FastEngine:
         if total <= 0:
             return
         if self._held(k):
-            self.out_held.append(self.ids[k])
+            self._log(IT_HELD, k, 0)
             return
         if not self._fits(k, total):
             return
         self._commit(k, total, ex)
         self.gave[k] = 1
 
-    cdef void _offer_discount(self, int k):
+    cdef void _offer_discount(self, int k) noexcept:
         cdef Camp *cp = &self.c[k]
         cdef int i, n = self.n, T1 = self.T + 1, t = cp.offer_target
         cdef int64_t total
@@ -734,10 +1079,10 @@ cdef class FastEngine:
         if total <= 0 or not self._fits(k, total):
             return
         self._commit(k, total, False)
-        self.out_offers_used.append(self.ids[k])
+        self._log(IT_USED, k, 0)
 
     # ------------------------------------------------------------------ stage B
-    cdef void _threshold(self, int k):
+    cdef void _threshold(self, int k) noexcept:
         cdef Camp *cp = &self.c[k]
         cdef int i, n = self.n, T1 = self.T + 1, t = cp.target
         cdef bint ex = cp.exclusive, anyc = False
@@ -760,7 +1105,7 @@ cdef class FastEngine:
         if total <= 0:
             return
         if self._held(k):
-            self.out_held.append(self.ids[k])
+            self._log(IT_HELD, k, 0)
             return
         if not self._fits(k, total):
             return
@@ -769,6 +1114,10 @@ cdef class FastEngine:
 
     # ------------------------------------------------------------------ the sale
     cdef object _calc(self, receipt, ctx):
+        self._compute(receipt, ctx)
+        return self._emit_calc()
+
+    cdef int _compute(self, receipt, ctx) except -1:
         if type(receipt) is Receipt and type(ctx) is SaleContext:
             return self._calc2(receipt, ctx, _get(receipt, R_LINES), _get(receipt, R_TS),
                                _get(receipt, R_STORE), _get(receipt, R_REDEEM),
@@ -781,13 +1130,13 @@ cdef class FastEngine:
                            ctx.active_balance, ctx.has_sale, ctx.birthday, ctx.segments,
                            ctx.uses, ctx.offers, ctx.budget_left, ctx.used_codes)
 
-    cdef object _calc2(self, receipt, ctx, lines, ts_o, store_id, redeem_o, coupons,
+    cdef int _calc2(self, receipt, ctx, lines, ts_o, store_id, redeem_o, coupons,
                        customer_id, tier_o, balance_o, has_sale, birthday, segments, uses,
                        offers, budget_left, used_codes):
         cdef int i, k, j, n, T1, t, ki
         cdef Camp *cp
         cdef int64_t ts, q, up, v, total, rate, elig_sum, due, redeemed, pts, mult
-        cdef int64_t sum_amt
+        cdef int64_t sum_amt, base_total
         cdef bint ok, sorted_ln
         cdef const char *rp
         cdef int tier
@@ -809,14 +1158,19 @@ cdef class FastEngine:
                 lno = _get(ln, L_LINE_NO)
             else:
                 sku, cat, qo, upo, lno = ln.sku, ln.category, ln.qty, ln.unit_price, ln.line_no
-            hit = by_sku.get(sku)
-            if hit is not None and (<tuple>hit)[0] == cat:
-                rec = (<tuple>hit)[1]
-            else:
+            # line records by sku, then category: two dict hits, no key tuple to build
+            inner = by_sku.get(sku)
+            rec = None if inner is None else (<dict>inner).get(cat)
+            if rec is None:
                 rec = self.plan_row(sku, cat)
-                if len(by_sku) >= 200000:
+                if self.by_sku_n >= 200000:
                     by_sku.clear()
-                by_sku[sku] = (cat, rec)
+                    self.by_sku_n = 0
+                    inner = None
+                if inner is None:
+                    inner = by_sku[sku] = {}
+                (<dict>inner)[cat] = rec
+                self.by_sku_n += 1
             rp = PyBytes_AS_STRING(rec)
             memcpy(&self.cov[i * T1], rp, T1)
             self.flags[i] = <uint8_t>rp[0]
@@ -842,14 +1196,14 @@ cdef class FastEngine:
 
         self.anon = customer_id is None
         if not self.anon:
-            self.cust_bytes = (<str>customer_id).encode()
-        self.out_discounts = []
-        self.out_held = []
-        self.out_offers_used = []
-        self.out_spent = {}
-        self.out_exhausted = []
-        offers_issued = []
-        grants = []
+            if self.any_holdout:
+                # UTF-8 of the id, cached in the str object (no copy for ASCII ids)
+                self.cust_utf8 = PyUnicode_AsUTF8AndSize(customer_id, &self.cust_len)
+                self.cust_obj = customer_id
+        self.nitems = 0
+        self.out_base = 0
+        self.out_accepted = None
+        self.out_rejected = None
         ts = ts_o
 
         # coupons: each campaign applies with the first usable of its codes
@@ -998,7 +1352,6 @@ cdef class FastEngine:
                 self.acc[i] = self.basepts[i]
                 base_total += self.basepts[i]
                 self.winner[i] = -1
-            mult_grants = []
             if self.nmult:
                 for k in range(self.nc):
                     self.has_win[k] = 0
@@ -1040,21 +1393,19 @@ cdef class FastEngine:
                         memcpy(self.raw, self.amt, n * 8)
                         total = cp.per_receipt
                     if cp.type == T_MULTIPLIER and self._held(k):
-                        self.out_held.append(self.ids[k])
+                        self._log(IT_HELD, k, 0)
                         continue
                     if not self._fits(k, total):
                         continue
                     for i in range(n):
                         self.acc[i] += self.raw[i]
-                    mult_grants.append((self.ids[k], total, 0))
+                    self._log(IT_GRATE, k, total)
                     if cp.type == T_OFFER:
-                        self.out_offers_used.append(self.ids[k])
+                        self._log(IT_USED, k, 0)
                     else:
                         self.gave[k] = 1
             if base_total > 0:
-                grants.append(("base", base_total, 0))
-            if mult_grants:
-                grants.extend(mult_grants)
+                self.out_base = base_total
 
             # bonus_points, sku_points, next_purchase_offer
             for t in (T_BONUS, T_SKU_POINTS, T_OFFER):
@@ -1080,9 +1431,9 @@ cdef class FastEngine:
                         pts = cp.points
                     if t == T_OFFER:
                         if self._held(k):
-                            self.out_held.append(self.ids[k])
+                            self._log(IT_HELD, k, 0)
                             continue
-                        offers_issued.append(self.ids[k])
+                        self._log(IT_ISSUED, k, 0)
                         self.gave[k] = 1
                         continue
                     if cp.per_receipt >= 0 and cp.per_receipt < pts:
@@ -1090,17 +1441,17 @@ cdef class FastEngine:
                     if pts <= 0:
                         continue
                     if self._held(k):
-                        self.out_held.append(self.ids[k])
+                        self._log(IT_HELD, k, 0)
                         continue
                     if not self._fits(k, pts):
                         continue
-                    grants.append((self.ids[k], pts, 1))
+                    self._log(IT_GFIX, k, pts)
                     self.gave[k] = 1
 
         # coupons' verdicts
-        accepted = []
-        rejected = []
         if verdicts:
+            accepted = []
+            rejected = []
             for code, verdict in verdicts.items():
                 if verdict is None:
                     if self.gave[<int>self.code_owner[code]]:
@@ -1108,29 +1459,67 @@ cdef class FastEngine:
                         continue
                     verdict = "not_applicable"
                 rejected.append((code, verdict))
-        gave = [self.ids[k] for k in range(self.nc) if self.gave[k]]
-        line_disc = [self.disc[i] for i in range(n)]
-        line_red = [self.red[i] for i in range(n)]
-        line_acc = [self.acc[i] for i in range(n)]
-        line_spend = [self.spend[i] for i in range(n)]
+            self.out_accepted = accepted
+            self.out_rejected = rejected
+        for k in range(self.nc):
+            if self.gave[k]:
+                self._log(IT_GAVE, k, 0)
+        self.out_redeemed = redeemed
+        return 0
+
+    cdef object _emit_calc(self):
+        """The `SaleCalc` of the receipt just computed."""
+        cdef int i, j, n = self.n
+        cdef fc_item *it
+        cdef list ids = self.ids
+        discounts = []
+        grants = []
+        offers_used = []
+        offers_issued = []
+        held = []
+        spent = {}
+        exhausted = []
+        gave = []
+        if self.out_base > 0:
+            grants.append(("base", self.out_base, 0))
+        for j in range(self.nitems):
+            it = &self.items[j]
+            cid = ids[it.k]
+            if it.kind == IT_DISC:
+                discounts.append((cid, it.v))
+            elif it.kind == IT_GAVE:
+                gave.append(cid)
+            elif it.kind == IT_GRATE:
+                grants.append((cid, it.v, 0))
+            elif it.kind == IT_GFIX:
+                grants.append((cid, it.v, 1))
+            elif it.kind == IT_SPENT:
+                spent[cid] = spent.get(cid, 0) + it.v
+            elif it.kind == IT_HELD:
+                held.append(cid)
+            elif it.kind == IT_USED:
+                offers_used.append(cid)
+            elif it.kind == IT_ISSUED:
+                offers_issued.append(cid)
+            else:
+                exhausted.append(cid)
         res = _new_calc(SaleCalc)
-        _set(res, SC_OFF[0], line_disc)
-        _set(res, SC_OFF[1], line_red)
-        _set(res, SC_OFF[2], line_acc)
-        _set(res, SC_OFF[3], line_spend)
-        _set(res, SC_OFF[4], self.out_discounts)
+        _set(res, SC_OFF[0], [self.disc[i] for i in range(n)])
+        _set(res, SC_OFF[1], [self.red[i] for i in range(n)])
+        _set(res, SC_OFF[2], [self.acc[i] for i in range(n)])
+        _set(res, SC_OFF[3], [self.spend[i] for i in range(n)])
+        _set(res, SC_OFF[4], discounts)
         _set(res, SC_OFF[5], grants)
-        _set(res, SC_OFF[6], redeemed)
-        _set(res, SC_OFF[7], self.out_offers_used)
+        _set(res, SC_OFF[6], self.out_redeemed)
+        _set(res, SC_OFF[7], offers_used)
         _set(res, SC_OFF[8], offers_issued)
-        _set(res, SC_OFF[9], accepted)
-        _set(res, SC_OFF[10], rejected)
-        _set(res, SC_OFF[11], self.out_held)
-        _set(res, SC_OFF[12], self.out_spent)
-        _set(res, SC_OFF[13], self.out_exhausted)
+        _set(res, SC_OFF[9], [] if self.out_accepted is None else self.out_accepted)
+        _set(res, SC_OFF[10], [] if self.out_rejected is None else self.out_rejected)
+        _set(res, SC_OFF[11], held)
+        _set(res, SC_OFF[12], spent)
+        _set(res, SC_OFF[13], exhausted)
         _set(res, SC_OFF[14], gave)
-        self.out_discounts = self.out_held = self.out_offers_used = self.out_exhausted = None
-        self.out_spent = None
+        self.out_accepted = self.out_rejected = None
         return res
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from streamproc.domain.program import program_from_dict
 from streamproc.domain.receipt import Profile, receipt_from_obj
-from streamproc.engine.calc import SaleContext
+from streamproc.engine.calc import SaleCalc, SaleContext
 from streamproc.engine.fast import load_fast_engine
 from streamproc.engine.processor import Processor
 from streamproc.engine.reference import ReferenceEngine
@@ -370,6 +370,7 @@ def test_calc_differential(doc: dict, data: st.DataObject) -> None:
     program = program_from_dict(doc)
     ref, fast = ReferenceEngine(program), load_fast_engine(program)
     codes = [f"CP{i}{s}" for i in range(len(doc["campaigns"])) for s in "AB"] + ["NOPE"]
+    receipts, ctxs, want = [], [], []
     for _ in range(3):
         sale = {"receipt_id": "R", "lines": data.draw(sale_lines()),
                 "ts": ts_text(BASE_TS + data.draw(st.integers(-86400 * 3, 86400 * 12)),
@@ -383,6 +384,18 @@ def test_calc_differential(doc: dict, data: st.DataObject) -> None:
         b = calc_obj(fast.calc_sale(receipt, ctx))
         assert a == b
         assert [calc_obj(x) for x in fast.calc_batch([receipt, receipt], [ctx, ctx])] == [a, a]
+        receipts.append(receipt)
+        ctxs.append(ctx)
+        want.append(a)
+    # the flat batch API: full SaleCalcs, lazy views, and a reused batch
+    batch = fast.calc_flat(receipts, ctxs)
+    assert len(batch) == 3
+    assert all(type(batch.calc(i)) is SaleCalc for i in range(3))
+    assert [calc_obj(batch.calc(i)) for i in range(3)] == want
+    assert [calc_obj(v) for v in batch] == want
+    assert batch.calc(-1) == batch.calcs()[2]
+    again = fast.calc_flat(receipts[::-1] * 2, ctxs[::-1] * 2, out=batch)
+    assert again is batch and [calc_obj(v) for v in batch] == want[::-1] * 2
 
 
 # ---------------------------------------------------------------- 128-bit boundaries
@@ -425,5 +438,6 @@ def test_boundary_amounts(mld: int, rate: int, on_redeemed: bool) -> None:
         ctx = SaleContext("C1", active_balance=balance)
         a = ref.calc_sale(receipt, ctx)
         assert calc_obj(a) == calc_obj(fast.calc_sale(receipt, ctx))
+        assert calc_obj(fast.calc_flat([receipt], [ctx]).calc(0)) == calc_obj(a)
     # amount * bps (10^15 * 10^4) and base * rate * mult pass 2^63 on these lines
     assert max(ln.amount for ln in receipt.lines) * 9999 > 2**63
