@@ -862,6 +862,49 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 # Written after looking at the figures; the goal checks below it are computed on every run.
 ANALYSIS = """\
+Honest reading (run of 2026-11-25 on the shared 2-core VM; other engineers' test suites - their
+own brokers, workers and pytest - were running at the same time: see the "others" cores, up to
+~1 core during (b), (c) and the steady phases, so every figure but (a)'s is pessimistic; the
+CPU-normalised column is the fairer comparison):
+
+- **(d) >= 20k receipts/s: not met by ~9x** (2.2k/s over 113 s, capped at 120 s with 253k of
+  the 1M backlog done; 2.4k receipts per CPU-second, so even a whole free core gives ~2.5k/s).
+  **>= 50 % of (a): not met** (5 %; (a) does 43k/s on 0.7 core, 62k per CPU-second).
+  **p99 < 100 ms at 10k/s: not met** - the worker cannot absorb 10k/s at all: it produced
+  ~170k of the 300k results within 60 s after the last send, and latency grew linearly (queueing),
+  p50 47 s. (a) at the same input rate: p50 22 ms, p99 104 ms (~9.3k/s achieved by the
+  benchmark's own Python producer under contention).
+- (c), the reference engine, ran at ~1.3k/s and its process disappeared after 45 s with nothing
+  in its log (no "unrecoverable error" line, so not the worker's own fatal exit; most likely
+  killed from outside by another job's cleanup on this shared machine). Its rate is over what it
+  processed.
+- **Faust itself is the first wall**: the Faust passthrough (b), same consumer settings as the
+  worker and the same producer, reaches 4.7k/s (9.3k per CPU-second) against 43k/s for aiokafka
+  alone. Per event it goes through the conductor (`on_message`), the stream's queue and
+  `_c_aiter`, a task/future per step (`create_task`, `call_soon`, `wait_first`): ~100 us of
+  event-loop overhead per message before any loyalty work.
+- **The batch path is the second wall**: `BatchProcessor.process` alone (no Kafka, real Redis,
+  compiled engine) runs at 3.7k/s (~270 us a receipt; Redis load+commit 30 % of it). Under
+  cProfile: `Processor.process_sale` 45 % cumulative - its own Python bookkeeping (context with
+  the offers dict, ledger grants/settle, events, `ReceiptRecord`/`SaleLine` lists, the result
+  dict; `calc_sale` itself is in C and is ~10 us) -, `parse_receipt`/`receipt_from_obj` 25 %
+  (per-field `_int_in`/`_is_int`/`_text` validation in Python: 780k `_int_in` calls for 50k
+  receipts), Redis `load`/`commit` 22 % (client-side `pack_command` of one big Lua call per
+  batch, socket send), `orjson.dumps` of results and events ~5 %.
+- **In the worker the batches are tiny**: under cProfile, 7.4k receipts came in 196 calls of
+  `handle_receipts` (~37 a batch, not 500): `take_events(500, within=50 ms)` returns whatever
+  Faust delivered in 50 ms, so the per-batch Redis round trips and producer flushes are paid for
+  every ~40 receipts. The customers agent competes with the receipts agent on the same loop
+  at start-up (100k profiles, 1211 `put_profiles` pipelines in the first 30 s, ~50 each).
+  Each applied receipt also produces its events (points_accrued, first_purchase, ...), i.e.
+  several aiokafka `send` calls per receipt against one in the passthroughs.
+
+What it would take: receipts decoded without the per-field Python validation (the compiled
+decoder under way in `engine/decode.py`), the processor's bookkeeping moved next to the engine
+(flat records in, result/Redis bytes out), larger batches (a longer `batch_wait_ms`, or draining
+the consumer directly with `getmany` instead of Faust's per-event stream - (a) vs (b) says Faust
+alone caps a process at ~5-9k/s here), and more worker processes per partition set. On 2 shared
+cores, 20k/s from one process is out of reach until both walls move.
 """
 
 
@@ -1089,12 +1132,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readme", type=Path, default=HERE.parent / "README.md")
     p.add_argument("--no-readme", action="store_true", help="do not touch the README")
     p.add_argument("--keep", action="store_true", help="keep .run/e2e-bench (logs)")
+    p.add_argument("--report-only", action="store_true",
+                   help="no measurement: redo table, plot and README from OUT/results.json")
     p.add_argument("--cprofile-worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.cprofile_worker:
         cprofile_worker(args.cprofile_worker)
         return 0
-    res = asyncio.run(run(args))
+    if args.report_only:
+        res = json.loads((args.out / "results.json").read_text())
+    else:
+        res = asyncio.run(run(args))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     plot(res, args.out / "throughput.png")
