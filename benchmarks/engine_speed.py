@@ -1,19 +1,26 @@
 """Engine speed table: receipts/s of the reference and compiled engines, and their ratio.
 
-    python benchmarks/engine_speed.py [--n 2000] [--repeat 5] [--profile]
+    python benchmarks/engine_speed.py [--n 2000] [--repeat 5] [--profile] [--no-gc-freeze]
 
 For 1, 8 and 40-line receipts of the standard workload (benchmarks/workload.py), on one core:
-- calc: `calc_sale(receipt, ctx)` on decoded receipts (compiled also as `calc_batch`);
-- decode+calc: `orjson.loads` + `receipt_from_obj` + `calc_sale` from the raw JSON bytes;
-- decode: `orjson.loads` + `receipt_from_obj` alone (the part no engine can speed up).
-Each figure is the best of `--repeat` runs. `--profile` prints cProfile notes for the
-compiled engine's decode+calc path.
+- calc: `calc_sale(receipt, ctx)` on decoded receipts, one `SaleCalc` a receipt; the compiled
+  engine also as `calc_batch` (a list of `SaleCalc`) and `calc_flat` (one `CalcBatch` of flat
+  C buffers, reused across runs via `out=`; no Python object per receipt);
+- decode: `parse_receipt(raw)` = `orjson.loads` + validation, with the reference validator
+  (`domain.receipt`) and the compiled one (`_fastcalc.parse_receipt`), and `orjson.loads` alone;
+- decode+calc: reference decode + reference calc vs compiled decode + compiled `calc_sale`.
+Each figure is the best of `--repeat` runs. GC: the workload (receipts, contexts, raw bytes)
+is moved out of the collector's generations with `gc.freeze()` before measuring, so young-GC
+passes triggered by the measured code do not re-traverse the fixture (the worker's own heap is
+small and short-lived); `--no-gc-freeze` measures without it. `--profile` prints cProfile
+notes for the compiled decode+calc path.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pstats
 import sys
 import time
@@ -24,7 +31,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from streamproc.domain.receipt import receipt_from_obj
+from streamproc.engine.decode import make_decoder
 from streamproc.engine.fast import make_engine
 from workload import LINE_COUNTS, Workload, load_workload
 
@@ -44,6 +51,7 @@ def measure(w: Workload, repeat: int) -> dict[str, float]:
     for name in ("reference", "compiled"):
         eng = make_engine(w.program, name)
         calc = eng.calc_sale
+        parse = make_decoder(name)
         rep = max(1, repeat // 2) if name == "reference" else repeat
         for r, c in zip(rs, cs, strict=True):  # warm caches (interned lines, local time)
             calc(r, c)
@@ -52,21 +60,29 @@ def measure(w: Workload, repeat: int) -> dict[str, float]:
             for r, c in zip(rs, cs, strict=True):
                 calc(r, c)
 
-        def decode_calc(calc=calc) -> None:
+        def decode(parse=parse) -> None:
+            for raw in raws:
+                parse(raw)
+
+        def decode_calc(calc=calc, parse=parse) -> None:
             for raw, c in zip(raws, cs, strict=True):
-                calc(receipt_from_obj(orjson.loads(raw)), c)
+                calc(parse(raw), c)
 
         out[f"{name}/calc"] = best_rate(calc_only, len(rs), rep)
+        out[f"{name}/decode"] = best_rate(decode, len(rs), rep)
         out[f"{name}/decode+calc"] = best_rate(decode_calc, len(rs), rep)
         if name == "compiled":
             out["compiled/calc_batch"] = best_rate(lambda eng=eng: eng.calc_batch(rs, cs),
                                                    len(rs), rep)
+            batch = eng.calc_flat(rs, cs)
+            out["compiled/calc_flat"] = best_rate(
+                lambda eng=eng, batch=batch: eng.calc_flat(rs, cs, out=batch), len(rs), rep)
 
-    def decode() -> None:
+    def loads_only() -> None:
         for raw in raws:
-            receipt_from_obj(orjson.loads(raw))
+            orjson.loads(raw)
 
-    out["decode"] = best_rate(decode, len(rs), repeat)
+    out["orjson.loads"] = best_rate(loads_only, len(rs), repeat)
     return out
 
 
@@ -75,27 +91,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=2000, help="receipts per workload")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--no-gc-freeze", action="store_true")
     args = ap.parse_args(argv)
     rows = []
     for lines in LINE_COUNTS:
         w = load_workload(lines, args.n)
+        if not args.no_gc_freeze:
+            gc.collect()
+            gc.freeze()
         m = measure(w, args.repeat)
+        if not args.no_gc_freeze:
+            gc.unfreeze()
         rows.append((lines, m))
     print(f"{'lines':>5} {'path':<12} {'reference/s':>12} {'compiled/s':>12} {'batch/s':>12} "
-          f"{'ratio':>7}")
+          f"{'flat/s':>12} {'ratio':>7} {'flat ratio':>10}")
     for lines, m in rows:
-        for path in ("calc", "decode+calc"):
+        for path in ("calc", "decode", "decode+calc"):
             ref, fast = m[f"reference/{path}"], m[f"compiled/{path}"]
-            batch = f"{m['compiled/calc_batch']:12,.0f}" if path == "calc" else " " * 12
-            print(f"{lines:>5} {path:<12} {ref:12,.0f} {fast:12,.0f} {batch} {fast / ref:6.1f}x")
-        print(f"{lines:>5} {'decode only':<12} {m['decode']:12,.0f}")
+            if path == "calc":
+                extra = (f"{m['compiled/calc_batch']:12,.0f} {m['compiled/calc_flat']:12,.0f} "
+                         f"{fast / ref:6.1f}x {m['compiled/calc_flat'] / ref:9.1f}x")
+            else:
+                extra = f"{'':12} {'':12} {fast / ref:6.1f}x"
+            print(f"{lines:>5} {path:<12} {ref:12,.0f} {fast:12,.0f} {extra}")
+        print(f"{lines:>5} {'orjson.loads':<12} {'':12} {m['orjson.loads']:12,.0f}")
     if args.profile:
         w = load_workload(8, args.n)
         eng = make_engine(w.program)
+        parse = make_decoder("compiled")
         prof = cProfile.Profile()
         prof.enable()
         for raw, c in zip(w.raws, w.contexts, strict=True):
-            eng.calc_sale(receipt_from_obj(orjson.loads(raw)), c)
+            eng.calc_sale(parse(raw), c)
         prof.disable()
         print("\nprofile: compiled decode+calc, 8 lines (cProfile, tottime)")
         pstats.Stats(prof).sort_stats("tottime").print_stats(8)

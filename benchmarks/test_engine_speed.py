@@ -1,19 +1,22 @@
-"""pytest-benchmark: calc-only and decode+calc for both engines, in one run, with ratios.
+"""pytest-benchmark: calc, decode and decode+calc for both engines, in one run, with ratios.
 
     pytest benchmarks/ --benchmark-group-by=param:workload -q
 
-One round = the whole workload (1000 receipts), so ops/s x 1000 = receipts/s. The ratio test
-reports compiled/reference for each receipt size and checks the compiled engine is faster.
+One round = the whole workload (1000 receipts), so ops/s x 1000 = receipts/s. The compiled
+engine runs as `calc_sale` (one SaleCalc a receipt), `calc_batch` and `calc_flat` (flat
+`CalcBatch`, buffers reused); decoding runs through `engine.decode.make_decoder` (reference
+`domain.receipt.parse_receipt` vs compiled `_fastcalc.parse_receipt`). The ratio test reports
+compiled/reference for each receipt size (calc_sale and calc_flat) and checks the compiled
+engine is faster.
 """
 
 from __future__ import annotations
 
 import time
 
-import orjson
 import pytest
 
-from streamproc.domain.receipt import receipt_from_obj
+from streamproc.engine.decode import make_decoder
 from streamproc.engine.fast import make_engine
 from workload import Workload
 
@@ -26,10 +29,15 @@ def _calc_all(engine, w: Workload) -> None:
         calc(r, c)
 
 
-def _decode_calc_all(engine, w: Workload) -> None:
+def _decode_calc_all(engine, w: Workload, parse) -> None:
     calc = engine.calc_sale
     for raw, c in zip(w.raws, w.contexts, strict=True):
-        calc(receipt_from_obj(orjson.loads(raw)), c)
+        calc(parse(raw), c)
+
+
+def _decode_all(parse, w: Workload) -> None:
+    for raw in w.raws:
+        parse(raw)
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
@@ -46,8 +54,15 @@ def test_decode_calc(benchmark, workload: Workload, engine_name: str) -> None:
     engine = make_engine(workload.program, engine_name)
     _calc_all(engine, workload)
     benchmark.extra_info["receipts_per_round"] = len(workload.receipts)
-    benchmark.pedantic(_decode_calc_all, args=(engine, workload), rounds=3 if engine_name ==
-                       "reference" else 10, iterations=1)
+    benchmark.pedantic(_decode_calc_all, args=(engine, workload, make_decoder(engine_name)),
+                       rounds=3 if engine_name == "reference" else 10, iterations=1)
+
+
+@pytest.mark.parametrize("decoder_name", ENGINES)
+def test_decode(benchmark, workload: Workload, decoder_name: str) -> None:
+    benchmark.extra_info["receipts_per_round"] = len(workload.receipts)
+    benchmark.pedantic(_decode_all, args=(make_decoder(decoder_name), workload),
+                       rounds=5 if decoder_name == "reference" else 10, iterations=1)
 
 
 def test_compiled_batch(benchmark, workload: Workload) -> None:
@@ -55,6 +70,18 @@ def test_compiled_batch(benchmark, workload: Workload) -> None:
     benchmark.extra_info["receipts_per_round"] = len(workload.receipts)
     benchmark.pedantic(engine.calc_batch, args=(workload.receipts, workload.contexts),
                        rounds=10, iterations=1)
+
+
+def test_compiled_flat(benchmark, workload: Workload) -> None:
+    engine = make_engine(workload.program)
+    out = engine.calc_flat(workload.receipts, workload.contexts)
+    benchmark.extra_info["receipts_per_round"] = len(workload.receipts)
+    benchmark.pedantic(lambda: engine.calc_flat(workload.receipts, workload.contexts, out=out),
+                       rounds=10, iterations=1)
+
+
+def _flat_all(engine, w: Workload) -> None:
+    engine.calc_flat(w.receipts, w.contexts)
 
 
 def _best(fn, *args, repeat: int) -> float:
@@ -73,9 +100,11 @@ def test_ratio(workload: Workload, record_property) -> None:
     n = len(workload.receipts)
     t_ref = _best(_calc_all, ref, workload, repeat=2)
     t_fast = _best(_calc_all, fast, workload, repeat=5)
+    t_flat = _best(_flat_all, fast, workload, repeat=5)
     ratio = t_ref / t_fast
     lines = len(workload.receipts[0].lines)
     record_property(f"ratio_{lines}", ratio)
-    print(f"\n{lines} lines: reference {n / t_ref:,.0f}/s, compiled {n / t_fast:,.0f}/s, "
-          f"ratio {ratio:.1f}x")
+    record_property(f"ratio_flat_{lines}", t_ref / t_flat)
+    print(f"\n{lines} lines: reference {n / t_ref:,.0f}/s, compiled {n / t_fast:,.0f}/s "
+          f"(calc_flat {n / t_flat:,.0f}/s), ratio {ratio:.1f}x (calc_flat {t_ref / t_flat:.1f}x)")
     assert ratio > 5  # the issue's goal is 30x on 8 lines; see benchmarks/README.md
