@@ -24,6 +24,7 @@ class WorkerSettings:
     batch_wait_ms: int = 50
     metrics_addr: str = "0.0.0.0:9100"
     engine: str = "compiled"
+    consumer: str = "direct"  # receipts via aiokafka getmany ("direct") or a faust agent
     timer_interval_s: float = 1.0
     output_ttl_s: int = 86_400
     state_dir: str = ".run/worker"

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import Counter
 from typing import Any
 
 import faust
@@ -27,6 +28,8 @@ from streamproc.engine.processor import SaleEngine
 from streamproc.observability.http import make_app, parse_addr, serve
 from streamproc.observability.metrics import LoyaltyMetrics
 from streamproc.state.redis_store import Conflict, RedisStore
+from streamproc.stream.producer import BatchProducer
+from streamproc.stream.receipts_loop import ReceiptsLoop
 
 log = logging.getLogger("streamproc.worker")
 EXIT_FATAL = 70
@@ -82,9 +85,12 @@ class Worker:
                                 output_ttl_s=settings.output_ttl_s)
         self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics)
         self.producer: AIOKafkaProducer | None = None
+        self.batch_producer: BatchProducer | None = None
         self.last_loop = time.monotonic()
         self.ready = False
         self.reported: set[Any] = set()
+        self.loop: ReceiptsLoop | None = None
+        self.loop_task: asyncio.Task[None] | None = None
         self.last_batch_end = time.perf_counter()
         self.app = self._build_app()
 
@@ -95,8 +101,9 @@ class Worker:
         cred = _faust_credentials(s)
         if cred is not None:
             kw["broker_credentials"] = cred
+        direct = s.consumer == "direct"
         app = faust.App(
-            s.group,
+            f"{s.group}-app" if direct else s.group,
             broker=f"kafka://{s.kafka}",
             value_serializer="raw",
             key_serializer="raw",
@@ -118,10 +125,15 @@ class Worker:
                               partitions=s.partitions)
         within = s.batch_wait_ms / 1000.0
 
-        @app.agent(receipts, concurrency=1)
-        async def apply_receipts(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(s.batch_size, within=within):
-                await self._guarded(self.handle_receipts, events)
+        if not direct:
+            @app.agent(receipts, concurrency=1)
+            async def apply_receipts(stream: faust.StreamT) -> None:
+                async for events in stream.take_events(s.batch_size, within=within):
+                    await self._guarded(self.handle_batch, [
+                        InMessage(e.message.topic, e.message.partition, e.message.offset,
+                                  e.message.key, e.message.value,
+                                  int(e.message.timestamp * 1000) if e.message.timestamp
+                                  else None) for e in events])
 
         @app.agent(customers, concurrency=1)
         async def apply_customers(stream: faust.StreamT) -> None:
@@ -141,6 +153,9 @@ class Worker:
 
         @app.on_before_shutdown.connect
         async def close_clients(sender: Any, **kwargs: Any) -> None:
+            if self.loop is not None and self.loop_task is not None:
+                self.loop.stopping = True
+                await asyncio.wait([self.loop_task], timeout=30)
             if self.producer is not None:
                 await self.producer.stop()
             await self.store.close()
@@ -151,6 +166,11 @@ class Worker:
             await serve(make_app(self.metrics, self.is_ready, self.is_alive), host, port)
             self.ready = await self.store.ping()
             self.metrics.set_up(True)
+            if direct:
+                self.loop = ReceiptsLoop(
+                    s.kafka, s.receipts_topic, s.group, s.batch_size, s.batch_wait_ms,
+                    self.handle_batch, self.forget_partitions, _kafka_security(s))
+                self.loop_task = asyncio.create_task(self._guarded(self.loop.run))
             log.warning("streamproc worker %s: engine %s, metrics on %s", __version__,
                         self.engine.name, s.metrics_addr)
 
@@ -160,7 +180,12 @@ class Worker:
         return self.ready
 
     def is_alive(self) -> bool:
-        return time.monotonic() - self.last_loop < 120
+        """The timers came round lately, and so did the receipts loop (a batch that keeps
+        retrying Redis may hold it up to its retry budget)."""
+        now = time.monotonic()
+        if now - self.last_loop > 120:
+            return False
+        return self.loop is None or now - self.loop.last_poll < 180
 
     async def _guarded(self, fn: Any, *args: Any) -> None:
         try:
@@ -183,36 +208,24 @@ class Worker:
 
     async def produce(self, out: BatchOutput) -> None:
         """Send everything and wait until Kafka has it: only then may offsets commit."""
-        p = await self._producer()
+        if self.batch_producer is None:
+            self.batch_producer = BatchProducer(await self._producer())
+        bp = self.batch_producer
         s = self.s
-        futs = [await p.send(s.results_topic, v, key=k) for k, v in out.results]
-        futs += [await p.send(s.events_topic, v, key=k) for k, v in out.events]
-        futs += [await p.send(s.dlq_topic, v, key=k) for k, v in out.dlq]
+        futs = await bp.send_all(s.results_topic, out.results)
+        futs += await bp.send_all(s.events_topic, out.events)
+        futs += await bp.send_all(s.dlq_topic, out.dlq)
         if futs:
             await asyncio.gather(*futs)
 
-    async def handle_receipts(self, events: list[Any]) -> None:
+    async def handle_batch(self, msgs: list[InMessage]) -> None:
+        """Apply a batch to Redis and produce its records; return only when Kafka has them."""
         t0 = time.perf_counter()
         gap = t0 - self.last_batch_end
-        msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset,
-                          e.message.key, e.message.value,
-                          int(e.message.timestamp * 1000) if e.message.timestamp else None)
-                for e in events]
         out = await self.batcher.process(msgs)
         self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
+        self.count_outcomes(out)
         m = self.metrics
-        for o in out.outcomes:
-            if o.status == "applied" and not o.redelivered:
-                m.observe_result(o.result)  # type: ignore[arg-type]  (counts the status too)
-                r = o.result
-                if r["total"] < 0 and (r["discount"] or r["accrued"]):  # type: ignore[index]
-                    # a return's `applied` is empty (spec 6): its reversal is not attributed
-                    m.add_campaign_cost(RETURNS_LABEL, discount=r["discount"],  # type: ignore[index]
-                                        points=r["accrued"])  # type: ignore[index]
-            else:
-                m.count_receipt(o.status)
-            if o.status == "rejected":
-                m.count_dlq(o.reject["reason"])  # type: ignore[index]
         t1 = time.perf_counter()
         await self.produce(out)
         t2 = time.perf_counter()
@@ -225,6 +238,38 @@ class Worker:
             if msg.timestamp_ms:
                 m.observe_receipt_latency(now - msg.timestamp_ms / 1000)
         m.observe_batch(len(msgs), time.perf_counter() - t0)
+
+    def count_outcomes(self, out: BatchOutput) -> None:
+        """Add a batch to the counters: summed per label first (a labelled increment costs
+        microseconds, a receipt has several)."""
+        statuses: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
+        discount: Counter[str] = Counter()
+        points: Counter[str] = Counter()
+        events: Counter[str] = Counter()
+        for o in out.outcomes:
+            statuses[o.status] += 1
+            if o.status == "rejected":
+                reasons[o.reject["reason"]] += 1  # type: ignore[index]
+            elif o.status == "applied" and not o.redelivered:
+                r: dict[str, Any] = o.result  # type: ignore[assignment]
+                for a in r["applied"]:
+                    (discount if a["kind"] == "discount" else points)[a["campaign_id"]] += \
+                        a["amount"]
+                if r["total"] < 0:  # a return's `applied` is empty (spec 6): not attributed
+                    discount[RETURNS_LABEL] += r["discount"]
+                    points[RETURNS_LABEL] += r["accrued"]
+                for e in r["events"]:
+                    events[e["type"]] += 1
+        m = self.metrics
+        for status, n in statuses.items():
+            m.count_receipt(status, n)
+        for reason, n in reasons.items():
+            m.count_dlq(reason, n)
+        for campaign in discount.keys() | points.keys():
+            m.add_campaign_cost(campaign, discount=discount[campaign], points=points[campaign])
+        for etype, n in events.items():
+            m.count_event(etype, n)
 
     async def handle_customers(self, events: list[Any]) -> None:
         msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset,
@@ -254,18 +299,26 @@ class Worker:
             self.metrics.count_event(ev["type"])
         await self.produce(BatchOutput(events=[(k, orjson.dumps(ev)) for k, ev in events]))
 
+    def forget_partitions(self, revoked: set[Any]) -> None:
+        for tp in revoked:  # another worker reports them now
+            self.metrics.forget_partition(tp.topic, tp.partition)
+            self.reported.discard(tp)
+
     async def update_gauges(self) -> None:
         consumer = self.app.consumer
         assigned = set(consumer.assignment())
-        for tp in self.reported - assigned:  # revoked: another worker reports it now
-            self.metrics.forget_partition(tp.topic, tp.partition)
-        self.reported = assigned
+        lags: dict[Any, tuple[int, int | None]] = {}
         for tp in assigned:
             hw = consumer.highwater(tp)
             pos = await consumer.position(tp)
             if hw is not None and pos is not None:
-                self.metrics.set_lag(tp.topic, tp.partition, max(0, hw - pos))
-            committed = consumer._committed_offset.get(tp)
+                lags[tp] = (max(0, hw - pos), consumer._committed_offset.get(tp))
+        if self.loop is not None:
+            lags.update(await self.loop.lag())
+        self.forget_partitions(self.reported - set(lags))
+        self.reported = set(lags)
+        for tp, (lag, committed) in lags.items():
+            self.metrics.set_lag(tp.topic, tp.partition, lag)
             if committed is not None:
                 self.metrics.set_committed_offset(tp.topic, tp.partition, committed)
         for cid, left in (await self.store.budgets_remaining()).items():
