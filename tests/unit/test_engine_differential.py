@@ -441,3 +441,26 @@ def test_boundary_amounts(mld: int, rate: int, on_redeemed: bool) -> None:
         assert calc_obj(fast.calc_flat([receipt], [ctx]).calc(0)) == calc_obj(a)
     # amount * bps (10^15 * 10^4) and base * rate * mult pass 2^63 on these lines
     assert max(ln.amount for ln in receipt.lines) * 9999 > 2**63
+
+
+def test_many_line_records() -> None:
+    """Thousands of (sku, category) pairs, each seen twice as fresh strings: the compiled
+    engine's line-record table grows (and is probed past collisions) without changing results."""
+    from pathlib import Path
+
+    from streamproc.domain.program import load_program
+
+    program = load_program(Path(__file__).resolve().parents[2] / "examples" / "retail-chain.yaml")
+    ref, fast = ReferenceEngine(program), load_fast_engine(program)
+    cats = ["dairy/cheese", "alcohol/wine", "tobacco", "bakery", "pets/food", "Жcat"]
+    for _round in range(2):
+        for r in range(60):
+            lines = [{"line_no": k, "sku": f"46{(r * 40 + k) % 1500:05d}",
+                      "category": cats[(r + k) % len(cats)], "qty": 1 + k % 3,
+                      "unit_price": 1000 + 17 * k} for k in range(40)]
+            raw = orjson.dumps({"receipt_id": f"R{r}", "ts": "2026-11-03T10:00:00+03:00",
+                                "customer_id": "C1", "lines": lines})
+            receipt = receipt_from_obj(orjson.loads(raw))  # fresh str objects each round
+            ctx = SaleContext("C1", tier=0, active_balance=10**6, budget_left={
+                c.id: 10**9 for c in program.campaigns if c.budget is not None})
+            assert calc_obj(fast.calc_sale(receipt, ctx)) == calc_obj(ref.calc_sale(receipt, ctx))
