@@ -19,7 +19,7 @@ import orjson
 import redis.exceptions as rexc
 
 from streamproc.domain.program import Program
-from streamproc.domain.receipt import Receipt, Reject, parse_profile, parse_receipt
+from streamproc.domain.receipt import Receipt, Reject, parse_profile
 from streamproc.engine.processor import APPLIED, REJECTED, Outcome, Processor, SaleEngine
 from streamproc.state.redis_store import Conflict, RedisStore
 
@@ -72,9 +72,10 @@ class BatchProcessor:
 
     async def process(self, msgs: Sequence[InMessage]) -> BatchOutput:
         parsed: list[tuple[InMessage, Receipt | None, Reject | None]] = []
+        decode = self.processor.decode
         for m in msgs:
             try:
-                parsed.append((m, parse_receipt(m.value), None))
+                parsed.append((m, decode(m.value), None))
             except Reject as rej:
                 parsed.append((m, None, rej))
         receipts = [r for _, r, _ in parsed if r is not None]

@@ -16,7 +16,6 @@ from streamproc.domain.receipt import (
     UNKNOWN_ORIGINAL,
     Receipt,
     Reject,
-    parse_receipt,
 )
 from streamproc.domain.timeutil import US_PER_DAY
 from streamproc.engine import ledger
@@ -58,8 +57,11 @@ class Processor:
     """Applies receipts to a `StateView` with a given sale engine."""
 
     def __init__(self, program: Program, engine: SaleEngine) -> None:
+        from streamproc.engine.decode import make_decoder
+
         self.program = program
         self.engine = engine
+        self.decode = make_decoder(engine.name)  # the compiled engine brings its decoder
         self.budgeted = [c for c in program.campaigns if c.budget is not None]
         self.single_use = {code for c in program.campaigns if c.single_use
                            for code in c.coupon_codes}
@@ -67,7 +69,7 @@ class Processor:
     # --------------------------------------------------------------- entry
     def process_raw(self, raw: bytes | str, view: StateView, origin: str | None = None) -> Outcome:
         try:
-            receipt = parse_receipt(raw)
+            receipt = self.decode(raw)
         except Reject as rej:
             return self.rejected(rej, raw)
         return self.process(receipt, view, raw, origin)
