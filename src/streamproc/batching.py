@@ -9,6 +9,7 @@ raised for the caller to stop on (never skip a batch).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ import redis.exceptions as rexc
 
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject, parse_profile
+from streamproc.engine import timers
 from streamproc.engine.processor import APPLIED, REJECTED, Outcome, Processor, SaleEngine
 from streamproc.state.redis_store import Conflict, RedisStore
 
@@ -51,6 +53,43 @@ class BatchOutput:
     outcomes: list[Outcome] = field(default_factory=list)
     conflicts: int = 0
     redis_seconds: float = 0.0
+    timer_events: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+class _BatchTimers:
+    """Replay clock timers inside a batch: after each receipt, the batch's customers whose
+    next announcement is due by the latest receipt time fire, as the in-memory replay does.
+    (Customers outside the batch cannot change during it: `fire_timers` catches them up.)"""
+
+    def __init__(self, bp: BatchProcessor, view: Any) -> None:
+        self.program = bp.program
+        self.clock = bp.replay_clock or 0
+        self.heap: list[tuple[int, str]] = []
+        self.records: list[tuple[bytes, bytes]] = []
+        for cid, st in view.customers.items():  # due later in the batch, before their receipt
+            due = timers.next_due(st, self.program)
+            if due is not None:
+                self.heap.append((due, cid))
+        heapq.heapify(self.heap)
+
+    def after(self, o: Outcome, view: Any) -> None:
+        if o.receipt is None:
+            return
+        self.clock = max(self.clock, o.receipt.ts_us)
+        cid = o.receipt.customer_id
+        if cid is not None and o.status != REJECTED and cid in view.customers:
+            due = timers.next_due(view.customers[cid], self.program)
+            if due is not None:
+                heapq.heappush(self.heap, (due, cid))
+        while self.heap and self.heap[0][0] <= self.clock:
+            _, due_cid = heapq.heappop(self.heap)
+            st = view.customers[due_cid]
+            for ev in timers.fire_due(st, self.program, self.clock):
+                self.records.append((due_cid.encode(), orjson.dumps(ev)))
+            view.touch(st)
+            nxt = timers.next_due(st, self.program)
+            if nxt is not None and nxt > self.clock:
+                heapq.heappush(self.heap, (nxt, due_cid))
 
 
 class RetryBudgetExceeded(RuntimeError):
@@ -62,13 +101,16 @@ class BatchProcessor:
 
     def __init__(self, program: Program, engine: SaleEngine, store: RedisStore,
                  max_conflicts: int = 20, max_retry_seconds: float = 120.0,
-                 metrics: Any = None) -> None:
+                 metrics: Any = None, replay_clock: bool = False) -> None:
         self.program = program
         self.processor = Processor(program, engine)
         self.store = store
         self.max_conflicts = max_conflicts
         self.max_retry_seconds = max_retry_seconds
         self.metrics = metrics
+        # a replay fires timers on the latest receipt time read, after every receipt (spec 6);
+        # a stream fires them on the wall clock (`fire_timers`)
+        self.replay_clock: int | None = 0 if replay_clock else None
 
     async def process(self, msgs: Sequence[InMessage]) -> BatchOutput:
         parsed: list[tuple[InMessage, Receipt | None, Reject | None]] = []
@@ -93,14 +135,23 @@ class BatchProcessor:
                 view = await self.store.load(receipts)
                 out.redis_seconds += time.perf_counter() - t0
                 outcomes = []
+                timers_in_batch = _BatchTimers(self, view) if self.replay_clock is not None \
+                    else None
                 for m, r, rej in parsed:
                     if r is None:
                         outcomes.append(self.processor.rejected(rej, m.value))
                     else:
-                        outcomes.append(self.processor.process(r, view, m.value, m.origin))
+                        o = self.processor.process(r, view, m.value, m.origin)
+                        outcomes.append(o)
+                        if timers_in_batch is not None:
+                            timers_in_batch.after(o, view)
+                if timers_in_batch is not None:
+                    out.timer_events = timers_in_batch.records
                 t0 = time.perf_counter()
                 await self.store.commit(view)
                 out.redis_seconds += time.perf_counter() - t0
+                if timers_in_batch is not None:
+                    self.replay_clock = timers_in_batch.clock
                 return outcomes
             except Conflict as exc:
                 out.conflicts += 1
@@ -149,3 +200,21 @@ async def apply_profiles(
     if good:
         await store.put_profiles(good)
     return dlq
+
+
+async def fire_timers(store: RedisStore, program: Program, now_us: int, limit: int = 500
+                      ) -> list[tuple[bytes, bytes]]:
+    """Announce the point transitions due by `now_us` (activation, expiry warning, expiry) and
+    mark them announced, atomically; return the event records to produce. Raises `Conflict`
+    when a receipt moved one of the customers meanwhile (try again on the next tick)."""
+    due = await store.due_customers(now_us, limit)
+    if not due:
+        return []
+    view = await store.load_customers(due)
+    records: list[tuple[bytes, bytes]] = []
+    for cid, st in view.customers.items():
+        for ev in timers.fire_due(st, program, now_us):
+            records.append((cid.encode(), orjson.dumps(ev)))
+        view.touch(st)
+    await store.commit(view)
+    return records

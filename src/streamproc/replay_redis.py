@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from streamproc.batching import BatchProcessor, InMessage, apply_profiles
+from streamproc.batching import BatchProcessor, InMessage, apply_profiles, fire_timers
 from streamproc.domain.program import Program
 from streamproc.engine.processor import SaleEngine
 from streamproc.replay import read_messages
@@ -27,7 +27,7 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine) -
     import time
 
     store = RedisStore(args.redis, program, record_ttl=False)
-    batcher = BatchProcessor(program, engine, store)
+    batcher = BatchProcessor(program, engine, store, replay_clock=True)
     report = RunReport()
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -47,6 +47,13 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine) -
             res = await batcher.process(batch)
             for o in res.outcomes:
                 report.count(o)
+            # timers fire on the latest receipt time read (spec 6): the batch's own customers
+            # after each receipt, everyone else caught up after the batch
+            fired = res.timer_events + await fire_timers(
+                store, program, batcher.replay_clock or 0, limit=1_000_000)
+            report.count_timer_events([orjson.loads(v) for _, v in fired])
+            if events:
+                events.writelines(v + b"\n" for _, v in fired)
             if out:
                 out.writelines(v + b"\n" for _, v in res.results)
             if events:
@@ -62,6 +69,7 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine) -
         if batch:
             await flush()
     report.seconds = time.perf_counter() - started
+    report.liability = await store.liability()
     await store.close()
     return report
 

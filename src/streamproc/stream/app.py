@@ -17,13 +17,19 @@ from collections import Counter
 from typing import Any
 
 import faust
+import orjson
 from aiokafka import AIOKafkaProducer
 
 from streamproc import __version__
-from streamproc.batching import BatchOutput, BatchProcessor, InMessage, apply_profiles
+from streamproc.batching import (
+    BatchOutput,
+    BatchProcessor,
+    InMessage,
+    apply_profiles,
+    fire_timers,
+)
 from streamproc.config import WorkerSettings
 from streamproc.domain.program import Program
-from streamproc.engine import timers
 from streamproc.engine.processor import SaleEngine
 from streamproc.observability.http import make_app, parse_addr, serve
 from streamproc.observability.metrics import LoyaltyMetrics
@@ -279,25 +285,14 @@ class Worker:
             await self.produce(BatchOutput(dlq=dlq))
 
     async def fire_timers(self) -> None:
-        now_us = time.time_ns() // 1000
-        due = await self.store.due_customers(now_us)
-        if not due:
-            return
-        view = await self.store.load_customers(due)
-        events = []
-        for cid, st in view.customers.items():
-            evs = timers.fire_due(st, self.program, now_us)
-            events += [(cid.encode(), ev) for ev in evs]
-            view.touch(st)
         try:
-            await self.store.commit(view)
+            records = await fire_timers(self.store, self.program, time.time_ns() // 1000)
         except Conflict:
-            return  # a receipt moved the customer meanwhile: next tick
-        import orjson
-
-        for _, ev in events:
-            self.metrics.count_event(ev["type"])
-        await self.produce(BatchOutput(events=[(k, orjson.dumps(ev)) for k, ev in events]))
+            return  # a receipt moved one of the customers meanwhile: next tick
+        if records:
+            for etype, n in Counter(orjson.loads(v)["type"] for _, v in records).items():
+                self.metrics.count_event(etype, n)
+            await self.produce(BatchOutput(events=records))
 
     def forget_partitions(self, revoked: set[Any]) -> None:
         for tp in revoked:  # another worker reports them now
