@@ -15,6 +15,7 @@ from libc.stdlib cimport malloc, free, realloc
 from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
+from cpython.dict cimport PyDict_GetItemWithError
 
 from streamproc.domain.timeutil import birthday_distance_ok, from_us
 from streamproc.domain.receipt import Line, Receipt
@@ -80,6 +81,13 @@ cdef extern from *:
         }
     }
     static void fc_sort_units(fc_unit *u, int n) { qsort(u, n, sizeof(fc_unit), fc_unit_cmp); }
+    /* line-record table slot: the (sku, category) str objects (strong refs) and the record */
+    typedef struct { void *sku; void *cat; int64_t rec; } fc_lslot;
+    static inline uint64_t fc_phash(const void *a, const void *b) {
+        uint64_t h = ((uint64_t)(uintptr_t)a >> 4) * 0x9E3779B97F4A7C15ULL;
+        h ^= ((uint64_t)(uintptr_t)b >> 4) * 0xC2B2AE3D27D4EB4FULL;
+        return h ^ (h >> 31);
+    }
     """
     ctypedef struct fc_rem:
         int64_t rem
@@ -96,6 +104,11 @@ cdef extern from *:
     int64_t fc_md3(int64_t a, int64_t b, int64_t m, int64_t c) nogil
     void fc_split(int64_t total, const int64_t *w, int64_t *out, int n, fc_rem *tmp) nogil
     void fc_sort_units(fc_unit *u, int n) nogil
+    ctypedef struct fc_lslot:
+        void *sku
+        void *cat
+        int64_t rec
+    uint64_t fc_phash(const void *a, const void *b) nogil
 
 cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
@@ -129,6 +142,33 @@ cdef inline void _set(object o, Py_ssize_t off, object v):
     Py_INCREF(v)
     slot[0] = <PyObject *>v
     Py_XDECREF(old)
+
+
+cdef inline PyObject *_getp(object o, Py_ssize_t off) except NULL:
+    """A slot's object, borrowed (the caller checked the exact type)."""
+    cdef PyObject *p = (<PyObject **>((<char *><PyObject *>o) + off))[0]
+    if p == NULL:
+        raise AttributeError("unset slot")
+    return p
+
+
+# Canonical str objects of SKUs and categories, shared by the compiled decoder (which puts
+# them in the `Line`s it builds) and every FastEngine (whose line-record table is keyed by
+# the canonical objects' addresses, so a decoded line finds its record without touching its
+# strings). Only a speed-up: a line with other (equal) str objects takes the value path.
+cdef dict _canon = {}
+DEF CANON_MAX = 262144
+
+
+cdef inline object _intern(object s):
+    """The canonical object equal to the exact str `s` (`s` itself when first seen)."""
+    cdef PyObject *c = PyDict_GetItemWithError(_canon, s)
+    if c != NULL:
+        return <object>c
+    if len(_canon) >= CANON_MAX:
+        _canon.clear()
+    _canon[s] = s
+    return s
 
 
 # slot offsets of the value objects the engine reads and builds
@@ -526,8 +566,13 @@ cdef class FastEngine:
     cdef dict code_owner
     cdef list single_use
     cdef dict rows
-    cdef dict by_sku
-    cdef Py_ssize_t by_sku_n
+    # line records: (sku, category) canonical str objects -> row of T + 1 bytes in `recs`
+    cdef fc_lslot *ltab
+    cdef Py_ssize_t ltab_cap
+    cdef Py_ssize_t ltab_n
+    cdef uint8_t *recs
+    cdef Py_ssize_t cap_rec
+    cdef public Py_ssize_t rec_limit
     cdef dict bday_cache
     cdef int64_t *tier_rates
     cdef int ntiers
@@ -594,6 +639,11 @@ cdef class FastEngine:
         self.c = NULL
         self.items = NULL
         self.cap_n = 0
+        self.ltab = NULL
+        self.ltab_cap = self.ltab_n = 0
+        self.recs = NULL
+        self.cap_rec = 0
+        self.rec_limit = 200000
 
     def __init__(self, program):
         cdef int k, j
@@ -611,8 +661,6 @@ cdef class FastEngine:
         self.code_owner = dict(plan.code_owner)
         self.single_use = list(plan.single_use)
         self.rows = plan.rows
-        self.by_sku = {}
-        self.by_sku_n = 0
         self.bday_cache = {}
         self.ntiers = len(program.tiers)
         self.rate_bps = program.rate_bps
@@ -717,6 +765,9 @@ cdef class FastEngine:
         free(self.tier_rates)
         free(self.items)
         self._free_lines()
+        self._ltab_clear()
+        free(self.ltab)
+        free(self.recs)
 
     cdef void _free_lines(self):
         free(self.qty); free(self.price); free(self.amount); free(self.rank)
@@ -763,6 +814,87 @@ cdef class FastEngine:
             self.cap_n = 0
             raise MemoryError()
         return 0
+
+    # ------------------------------------------------------------------ line records
+    cdef void _ltab_clear(self) noexcept:
+        cdef Py_ssize_t j
+        for j in range(self.ltab_cap):
+            if self.ltab[j].sku != NULL:
+                Py_XDECREF(<PyObject *>self.ltab[j].sku)
+                Py_XDECREF(<PyObject *>self.ltab[j].cat)
+                self.ltab[j].sku = NULL
+                self.ltab[j].cat = NULL
+        self.ltab_n = 0
+
+    cdef int _ltab_resize(self, Py_ssize_t cap) except -1:
+        cdef fc_lslot *old = self.ltab
+        cdef fc_lslot *t
+        cdef Py_ssize_t j, oc = self.ltab_cap
+        cdef uint64_t h, m = cap - 1
+        t = <fc_lslot *>malloc(cap * sizeof(fc_lslot))
+        if t == NULL:
+            raise MemoryError()
+        memset(t, 0, cap * sizeof(fc_lslot))
+        for j in range(oc):
+            if old[j].sku != NULL:
+                h = fc_phash(old[j].sku, old[j].cat) & m
+                while t[h].sku != NULL:
+                    h = (h + 1) & m
+                t[h] = old[j]
+        self.ltab = t
+        self.ltab_cap = cap
+        free(old)
+        return 0
+
+    cdef inline Py_ssize_t _ltab_find(self, void *sku, void *cat) noexcept:
+        """The record index of the exact (sku, cat) objects, -1 when not in the table."""
+        cdef uint64_t m = self.ltab_cap - 1
+        cdef uint64_t h = fc_phash(sku, cat) & m
+        cdef fc_lslot *e
+        while True:
+            e = &self.ltab[h]
+            if e.sku == sku and e.cat == cat:
+                return e.rec
+            if e.sku == NULL:
+                return -1
+            h = (h + 1) & m
+
+    cdef Py_ssize_t _rec_slow(self, object sku, object cat) except -1:
+        """Line record of (sku, cat), both exact str, not found by address."""
+        cdef Py_ssize_t r, T1 = self.T + 1
+        cdef uint64_t h, m
+        cdef uint8_t *q
+        cs = _intern(sku)
+        cc = _intern(cat)
+        if cs is not sku or cc is not cat:
+            r = self._ltab_find(<PyObject *>cs, <PyObject *>cc)
+            if r >= 0:
+                return r
+        rec = self.plan_row(cs, cc)
+        if self.ltab_n >= self.rec_limit:
+            self._ltab_clear()
+        if 2 * (self.ltab_n + 1) > self.ltab_cap:
+            self._ltab_resize(max(1024, 2 * self.ltab_cap))
+        if self.ltab_n + 1 > self.cap_rec:
+            r = max(1024, 2 * self.cap_rec)
+            q = <uint8_t *>realloc(self.recs, r * T1)
+            if q == NULL:
+                raise MemoryError()
+            self.recs = q
+            self.cap_rec = r
+        r = self.ltab_n
+        memcpy(&self.recs[r * T1], PyBytes_AS_STRING(rec), T1)
+        m = self.ltab_cap - 1
+        h = fc_phash(<PyObject *>cs, <PyObject *>cc) & m
+        while self.ltab[h].sku != NULL:
+            h = (h + 1) & m
+        Py_INCREF(cs)
+        Py_INCREF(cc)
+        self.ltab[h].sku = <PyObject *>cs
+        self.ltab[h].cat = <PyObject *>cc
+        self.ltab[h].rec = r
+        self.ltab_n = r + 1
+        return r
 
     # ------------------------------------------------------------------ API
     def calc_sale(self, receipt, ctx):
@@ -1139,39 +1271,45 @@ cdef class FastEngine:
         cdef int64_t sum_amt, base_total
         cdef bint ok, sorted_ln
         cdef const char *rp
-        cdef int tier
+        cdef int tier, ovf = 0
+        cdef PyObject *skup
+        cdef PyObject *catp
+        cdef Py_ssize_t r
+        cdef bint prev_int = False
+        cdef int64_t prev_v = 0
         n = len(lines)
         self._grow(n)
         self.n = n
         T1 = self.T + 1
-        by_sku = self.by_sku
         sorted_ln = True
         prev = None
         line_type = Line
+        if self.ltab_cap == 0:
+            self._ltab_resize(1024)
         for i in range(n):
             ln = lines[i]
             if type(ln) is line_type:
-                sku = _get(ln, L_SKU)
-                cat = _get(ln, L_CAT)
-                qo = _get(ln, L_QTY)
-                upo = _get(ln, L_PRICE)
-                lno = _get(ln, L_LINE_NO)
+                skup = _getp(ln, L_SKU)
+                catp = _getp(ln, L_CAT)
+                qo = <object>_getp(ln, L_QTY)
+                upo = <object>_getp(ln, L_PRICE)
+                lno = <object>_getp(ln, L_LINE_NO)
             else:
-                sku, cat, qo, upo, lno = ln.sku, ln.category, ln.qty, ln.unit_price, ln.line_no
-            # line records by sku, then category: two dict hits, no key tuple to build
-            inner = by_sku.get(sku)
-            rec = None if inner is None else (<dict>inner).get(cat)
-            if rec is None:
-                rec = self.plan_row(sku, cat)
-                if self.by_sku_n >= 200000:
-                    by_sku.clear()
-                    self.by_sku_n = 0
-                    inner = None
-                if inner is None:
-                    inner = by_sku[sku] = {}
-                (<dict>inner)[cat] = rec
-                self.by_sku_n += 1
-            rp = PyBytes_AS_STRING(rec)
+                sku_o, cat_o, qo, upo, lno = ln.sku, ln.category, ln.qty, ln.unit_price, \
+                    ln.line_no
+                skup = <PyObject *>sku_o
+                catp = <PyObject *>cat_o
+            # line record: by the str objects' addresses (canonical objects from the compiled
+            # decoder), else by value (`_rec_slow`), else (not exact str) from the plan
+            r = self._ltab_find(skup, catp)
+            if r < 0:
+                if type(<object>skup) is str and type(<object>catp) is str:
+                    r = self._rec_slow(<object>skup, <object>catp)
+                else:
+                    rec = self.plan_row(<object>skup, <object>catp)
+                    rp = PyBytes_AS_STRING(rec)
+            if r >= 0:
+                rp = <const char *>&self.recs[r * T1]
             memcpy(&self.cov[i * T1], rp, T1)
             self.flags[i] = <uint8_t>rp[0]
             q = qo
@@ -1186,9 +1324,19 @@ cdef class FastEngine:
             self.acc[i] = 0
             self.spend[i] = 0
             self.rank[i] = i
-            if prev is not None and not (prev < lno):
-                sorted_ln = False
-            prev = lno
+            if sorted_ln:
+                ovf = 1
+                if type(lno) is int:
+                    v = PyLong_AsLongLongAndOverflow(lno, &ovf)
+                if prev is not None:
+                    if ovf == 0 and prev_int:
+                        if not (prev_v < v):
+                            sorted_ln = False
+                    elif not (prev < lno):
+                        sorted_ln = False
+                prev = lno
+                prev_v = v
+                prev_int = ovf == 0
         if not sorted_ln:
             order = _line_order(lines)
             for j in range(n):
@@ -1802,8 +1950,8 @@ cdef object _fast_receipt(object obj):
                 if not _is_text(sku) or not _is_text(cat) or \
                         not _int_range(price, 0, MAX_UNIT_PRICE, &v):
                     return None
-                _set(line, L_SKU, sku)
-                _set(line, L_CAT, cat)
+                _set(line, L_SKU, _intern(sku))  # canonical objects: the engine finds
+                _set(line, L_CAT, _intern(cat))  # the line record by their addresses
                 _set(line, L_PRICE, price)
             else:
                 _set(line, L_SKU, _empty_str)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from streamproc.domain.program import program_from_dict
 from streamproc.domain.receipt import Profile, receipt_from_obj
+from streamproc._fastcalc import receipt_from_obj as compiled_receipt_from_obj
 from streamproc.engine.calc import SaleCalc, SaleContext
 from streamproc.engine.fast import load_fast_engine
 from streamproc.engine.processor import Processor
@@ -384,6 +385,8 @@ def test_calc_differential(doc: dict, data: st.DataObject) -> None:
         b = calc_obj(fast.calc_sale(receipt, ctx))
         assert a == b
         assert [calc_obj(x) for x in fast.calc_batch([receipt, receipt], [ctx, ctx])] == [a, a]
+        # the compiled decoder's lines (canonical sku/category objects, found by address)
+        assert calc_obj(fast.calc_sale(compiled_receipt_from_obj(sale), ctx)) == a
         receipts.append(receipt)
         ctxs.append(ctx)
         want.append(a)
@@ -444,23 +447,28 @@ def test_boundary_amounts(mld: int, rate: int, on_redeemed: bool) -> None:
 
 
 def test_many_line_records() -> None:
-    """Thousands of (sku, category) pairs, each seen twice as fresh strings: the compiled
-    engine's line-record table grows (and is probed past collisions) without changing results."""
+    """Thousands of (sku, category) pairs, each seen four times as fresh strings: the compiled
+    engine's line-record table grows, is probed past collisions and cleared when full, with
+    lines from either decoder, without changing results."""
     from pathlib import Path
 
     from streamproc.domain.program import load_program
 
     program = load_program(Path(__file__).resolve().parents[2] / "examples" / "retail-chain.yaml")
     ref, fast = ReferenceEngine(program), load_fast_engine(program)
+    fast.rec_limit = 700  # the table is cleared (and rebuilt) several times a round
     cats = ["dairy/cheese", "alcohol/wine", "tobacco", "bakery", "pets/food", "Жcat"]
-    for _round in range(2):
+    for rnd in range(4):
+        # rounds 0 and 2: the reference decoder (fresh str objects, found by value); rounds 1
+        # and 3: the compiled one (canonical objects, found by address)
+        decode = receipt_from_obj if rnd % 2 == 0 else compiled_receipt_from_obj
         for r in range(60):
             lines = [{"line_no": k, "sku": f"46{(r * 40 + k) % 1500:05d}",
                       "category": cats[(r + k) % len(cats)], "qty": 1 + k % 3,
                       "unit_price": 1000 + 17 * k} for k in range(40)]
             raw = orjson.dumps({"receipt_id": f"R{r}", "ts": "2026-11-03T10:00:00+03:00",
                                 "customer_id": "C1", "lines": lines})
-            receipt = receipt_from_obj(orjson.loads(raw))  # fresh str objects each round
+            receipt = decode(orjson.loads(raw))  # fresh str objects each round
             ctx = SaleContext("C1", tier=0, active_balance=10**6, budget_left={
                 c.id: 10**9 for c in program.campaigns if c.budget is not None})
             assert calc_obj(fast.calc_sale(receipt, ctx)) == calc_obj(ref.calc_sale(receipt, ctx))
