@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streamproc._fastcalc import receipt_from_obj as compiled_receipt_from_obj
 from streamproc.domain.program import program_from_dict
 from streamproc.domain.receipt import Profile, receipt_from_obj
-from streamproc._fastcalc import receipt_from_obj as compiled_receipt_from_obj
 from streamproc.engine.calc import SaleCalc, SaleContext
 from streamproc.engine.fast import load_fast_engine
 from streamproc.engine.processor import Processor
