@@ -554,7 +554,8 @@ class Bench:
                     ok = True
         if not ok or variant not in "cd":
             return ok
-        comm = await self.k.committed(group, "customers")
+        # the worker reads profiles with its faust app, whose group is `<group>-app`
+        comm = await self.k.committed(f"{group}-app", "customers")
         ends = await self.k.ends(["customers"])
         return all(comm.get(tp.partition, 0) >= e for tp, e in ends.items())
 
