@@ -1,7 +1,7 @@
 """The end-to-end benchmark against the ceiling (Kafka 3.9.1 + redis-server, started here).
 
     python benchmarks/e2e/run.py [--receipts 1000000] [--rate 10000] [--duration 30]
-                                 [--only a,b,c,d] [--cap 120] [--out DIR] [--no-readme]
+                                 [--only a,b,c,d,e] [--cap 120] [--out DIR] [--no-readme]
 
 1. Starts its own broker (full JIT, `STREAMPROC_KAFKA_JVM_FLAGS`, default
    "-Xms1g -Xmx1g -XX:+UseG1GC") and redis-server on free ports under .run/e2e-bench.
@@ -70,6 +70,7 @@ VARIANTS = {
     "b": "Faust passthrough",
     "c": "streamproc worker, reference engine",
     "d": "streamproc worker, compiled engine",
+    "e": "streamproc worker, compiled engine, receipts via a faust agent",
 }
 MARK_START, MARK_END = "<!-- e2e:start -->", "<!-- e2e:end -->"
 
@@ -363,6 +364,7 @@ class Bench:
             "STREAMPROC_EVENTS_TOPIC": f"events-{tag}", "STREAMPROC_DLQ_TOPIC": f"dlq-{tag}",
             "STREAMPROC_PARTITIONS": str(PARTITIONS),
             "STREAMPROC_ENGINE": "reference" if variant == "c" else "compiled",
+            "STREAMPROC_CONSUMER": "faust" if variant == "e" else "direct",
             "STREAMPROC_BATCH_SIZE": str(BATCH), "STREAMPROC_REDIS_PREFIX": prefix,
             "STREAMPROC_TIMER_INTERVAL_S": "3600",
             "STREAMPROC_METRICS_ADDR": f"127.0.0.1:{_free_port()}",
@@ -393,7 +395,7 @@ class Bench:
         tag = variant
         group = f"bench-{variant}"
         await self.make_topics(tag, variant)
-        if variant in "cd":
+        if variant in "cde":
             await self.flush_redis()
         outs = self.outputs(tag, variant)
         total = sum(backlog_end.values())
@@ -552,10 +554,11 @@ class Bench:
             for grp in getattr(g, "groups", []):
                 if grp[1] == group and grp[2] == "Stable" and grp[5]:
                     ok = True
-        if not ok or variant not in "cd":
+        if not ok or variant not in "cde":
             return ok
         # the worker reads profiles with its faust app, whose group is `<group>-app`
-        comm = await self.k.committed(f"{group}-app", "customers")
+        app_group = group if variant == "e" else f"{group}-app"
+        comm = await self.k.committed(app_group, "customers")
         ends = await self.k.ends(["customers"])
         return all(comm.get(tp.partition, 0) >= e for tp, e in ends.items())
 
@@ -1120,7 +1123,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--receipts", type=int, default=1_000_000, help="backlog size")
     p.add_argument("--rate", type=int, default=10_000, help="steady input rate, receipts/s")
     p.add_argument("--duration", type=float, default=30.0, help="steady phase, seconds")
-    p.add_argument("--only", default="a,b,c,d", help="variants, e.g. a,d")
+    p.add_argument("--only", default="a,b,c,d,e", help="variants, e.g. a,d")
     p.add_argument("--cap", type=float, default=120.0, help="time limit a variant, seconds")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--customers", type=int, default=0, help="default receipts/10, >= 1000")

@@ -27,7 +27,7 @@ def test_e2e_bench_runs_small(tmp_path: Path) -> None:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=540)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads((tmp_path / "results.json").read_text())
-    assert set(res["catch_up"]) == {"a", "b", "c", "d"}
+    assert set(res["catch_up"]) == {"a", "b", "c", "d", "e"}
     for v, c in res["catch_up"].items():
         assert c["state"] == "done", (v, c)
         assert c["processed"] == 3000 and c["rate"] > 0, (v, c)
