@@ -12,7 +12,7 @@ import asyncio
 import heapq
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,12 +202,15 @@ async def apply_profiles(
     return dlq
 
 
-async def fire_timers(store: RedisStore, program: Program, now_us: int, limit: int = 500
-                      ) -> list[tuple[bytes, bytes]]:
+async def fire_timers(store: RedisStore, program: Program, now_us: int, limit: int = 500,
+                      owns: Callable[[str], bool] | None = None) -> list[tuple[bytes, bytes]]:
     """Announce the point transitions due by `now_us` (activation, expiry warning, expiry) and
-    mark them announced, atomically; return the event records to produce. Raises `Conflict`
-    when a receipt moved one of the customers meanwhile (try again on the next tick)."""
+    mark them announced, atomically; return the event records to produce. `owns` keeps a
+    worker to the customers of its own partitions. Raises `Conflict` when a receipt moved one
+    of the customers meanwhile (try again on the next tick)."""
     due = await store.due_customers(now_us, limit)
+    if owns is not None:
+        due = [cid for cid in due if owns(cid)]
     if not due:
         return []
     view = await store.load_customers(due)

@@ -285,8 +285,17 @@ class Worker:
             await self.produce(BatchOutput(dlq=dlq))
 
     async def fire_timers(self) -> None:
+        now_us = time.time_ns() // 1000
         try:
-            records = await fire_timers(self.store, self.program, time.time_ns() // 1000)
+            if self.loop is None:
+                records = await fire_timers(self.store, self.program, now_us)
+            else:
+                # only the owner of a customer's partition announces its points, between two
+                # of its own batches: no worker ever races another over a customer
+                async with self.loop.lock:
+                    owns = self.loop.owner_check()
+                    records = await fire_timers(self.store, self.program, now_us,
+                                                limit=5000, owns=owns)
         except Conflict:
             return  # a receipt moved one of the customers meanwhile: next tick
         if records:

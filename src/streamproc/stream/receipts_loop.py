@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
 from streamproc.batching import InMessage
@@ -78,6 +79,17 @@ class ReceiptsLoop:
                         for tp, recs in data.items()})
         finally:
             await self.consumer.stop()
+
+    def owner_check(self) -> Callable[[str], bool]:
+        """Is a customer's partition (murmur2 of the key, as producers place it) ours?"""
+        parts = self.consumer.partitions_for_topic(self.topic) or set()
+        mine = {tp.partition for tp in self.assignment()}
+        n = len(parts)
+
+        def owns(customer_id: str) -> bool:
+            return n > 0 and (murmur2(customer_id.encode()) & 0x7FFFFFFF) % n in mine
+
+        return owns
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment())
