@@ -16,6 +16,9 @@ from libc.string cimport memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from cpython.dict cimport PyDict_GetItemWithError
+from cpython.tuple cimport PyTuple_GET_SIZE, PyTuple_GET_ITEM
+from cpython.datetime cimport (import_datetime, PyDate_CheckExact, PyDateTime_GET_YEAR,
+                               PyDateTime_GET_MONTH, PyDateTime_GET_DAY)
 
 from streamproc.domain.timeutil import birthday_distance_ok, from_us
 from streamproc.domain.receipt import Line, Receipt
@@ -23,6 +26,7 @@ from streamproc.engine.calc import SaleCalc, SaleContext
 from streamproc.engine.plan import compile_plan
 
 COMPILED = True
+import_datetime()
 
 cdef extern from *:
     """
@@ -275,11 +279,47 @@ ctypedef struct Camp:
     int comp_count
 
 
+cdef bint _bday_ok(int64_t y, int64_t m, int64_t d, int64_t bm, int64_t bd,
+                   int64_t window) noexcept:
+    """timeutil.birthday_distance_ok(date(y, m, d), bm, bd, window) for 2 <= y <= 9998."""
+    cdef int64_t day = _days_from_civil(y, m, d), year, dd, diff
+    for year in range(y - 1, y + 2):
+        dd = bd
+        if bm == 2 and bd == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+            dd = 28
+        diff = _days_from_civil(year, bm, dd) - day
+        if (diff if diff >= 0 else -diff) <= window:
+            return True
+    return False
+
+
+cdef inline int _small_int(object o, int64_t *out) noexcept:
+    """1 and *out = o when `o` is an exact int within int64, else 0."""
+    cdef int ovf = 0
+    cdef long long x
+    if type(o) is not int:
+        return 0
+    x = PyLong_AsLongLongAndOverflow(o, &ovf)
+    if ovf:
+        return 0
+    out[0] = x
+    return 1
+
+
 def _line_order(lines):
     return sorted(range(len(lines)), key=lambda x: lines[x].line_no)
 
 
-cdef inline int64_t _clamp64(object v):
+cdef inline int64_t _clamp64(object v) except? -1:
+    cdef int ovf = 0
+    cdef long long x
+    if type(v) is int:
+        x = PyLong_AsLongLongAndOverflow(v, &ovf)
+        if ovf > 0:
+            return I64_MAX
+        if ovf < 0 or x < -I64_MAX:
+            return -I64_MAX
+        return x
     if v > I64_MAX:
         return I64_MAX
     if v < -I64_MAX:
@@ -574,6 +614,7 @@ cdef class FastEngine:
     cdef Py_ssize_t cap_rec
     cdef public Py_ssize_t rec_limit
     cdef dict bday_cache
+    cdef dict seg_bits  # segment -> bitmask of the campaigns that name it (nc <= 64), or None
     cdef int64_t *tier_rates
     cdef int ntiers
     cdef int64_t rate_bps
@@ -662,6 +703,12 @@ cdef class FastEngine:
         self.single_use = list(plan.single_use)
         self.rows = plan.rows
         self.bday_cache = {}
+        self.seg_bits = None
+        if self.nc <= 64:
+            self.seg_bits = {}
+            for k, segs in enumerate(plan.segments):
+                for sg in segs or ():
+                    self.seg_bits[sg] = self.seg_bits.get(sg, 0) | (1 << k)
         self.ntiers = len(program.tiers)
         self.rate_bps = program.rate_bps
         self.tier_rates = <int64_t *>malloc(max(self.ntiers, 1) * sizeof(int64_t))
@@ -1275,7 +1322,10 @@ cdef class FastEngine:
         cdef PyObject *skup
         cdef PyObject *catp
         cdef Py_ssize_t r
-        cdef bint prev_int = False
+        cdef bint prev_int = False, seg_fast
+        cdef uint64_t segm
+        cdef PyObject *pv
+        cdef int lyear, lmonth = 0, lday = 0
         cdef int64_t prev_v = 0
         n = len(lines)
         self._grow(n)
@@ -1376,18 +1426,38 @@ cdef class FastEngine:
 
         # conditions, once per campaign
         local = None
+        lyear = 0
         if self.any_time:
             local = self._local(ts)
             weekday = <int>local[0]
             minute = <int>local[1]
+            ldate = local[2]
+            if PyDate_CheckExact(ldate):
+                lyear = PyDateTime_GET_YEAR(ldate)
+                lmonth = PyDateTime_GET_MONTH(ldate)
+                lday = PyDateTime_GET_DAY(ldate)
         tier = tier_o
+        # segments: one mask of the campaigns the customer's segments meet (else isdisjoint)
+        seg_fast = self.seg_bits is not None and type(segments) is frozenset
+        segm = 0
+        if seg_fast and not self.anon and self.seg_bits:
+            for sg in <frozenset>segments:
+                pv = PyDict_GetItemWithError(self.seg_bits, sg)
+                if pv != NULL:
+                    segm |= PyLong_AsUnsignedLongLong(<object>pv)
+        memset(self.gave, 0, self.nc)
+        memset(self.exhausted, 0, self.nc)
+        memset(self.offer_on, 0, self.nc)
         for k in range(self.nc):
             cp = &self.c[k]
-            self.gave[k] = 0
-            self.exhausted[k] = 0
-            self.offer_on[k] = 0
             if cp.has_budget:
-                self.bleft[k] = _clamp64(budget_left[self.ids[k]])
+                if type(budget_left) is dict:
+                    pv = PyDict_GetItemWithError(budget_left, self.ids[k])
+                    if pv == NULL:
+                        raise KeyError(self.ids[k])
+                    self.bleft[k] = _clamp64(<object>pv)
+                else:
+                    self.bleft[k] = _clamp64(budget_left[self.ids[k]])
             ok = True
             if cp.has_from and ts < cp.active_from:
                 ok = False
@@ -1409,7 +1479,9 @@ cdef class FastEngine:
             else:
                 if cp.tiers_mask >= 0 and not (0 <= tier < 63 and (cp.tiers_mask >> tier) & 1):
                     ok = False
-                elif cp.has_segments and (<frozenset>self.segments[k]).isdisjoint(segments):
+                elif cp.has_segments and (
+                        not (segm >> k) & 1 if seg_fast
+                        else (<frozenset>self.segments[k]).isdisjoint(segments)):
                     ok = False
                 elif cp.first_purchase and has_sale:
                     ok = False
@@ -1417,6 +1489,9 @@ cdef class FastEngine:
                     bd = birthday
                     if bd is None:
                         ok = False
+                    elif PyDate_CheckExact(bd) and 2 <= lyear <= 9998:
+                        ok = _bday_ok(lyear, lmonth, lday, PyDateTime_GET_MONTH(bd),
+                                      PyDateTime_GET_DAY(bd), cp.bday)
                     else:
                         bkey = (local[2], bd, cp.bday)
                         bok = self.bday_cache.get(bkey)
@@ -1427,19 +1502,40 @@ cdef class FastEngine:
                             self.bday_cache[bkey] = bok
                         if not bok:
                             ok = False
-                if ok and cp.per_customer >= 0 and uses.get(self.ids[k], 0) >= cp.per_customer:
+                if ok and cp.has_coupon and (coupon_for is None or k not in coupon_for):
                     ok = False
+                if ok and cp.per_customer >= 0:
+                    if type(uses) is dict:
+                        pv = PyDict_GetItemWithError(uses, self.ids[k])
+                        if pv == NULL:
+                            if 0 >= cp.per_customer:
+                                ok = False
+                        elif _small_int(<object>pv, &v):
+                            if v >= cp.per_customer:
+                                ok = False
+                        elif <object>pv >= cp.per_customer:
+                            ok = False
+                    elif uses.get(self.ids[k], 0) >= cp.per_customer:
+                        ok = False
             if ok and cp.has_coupon and (coupon_for is None or k not in coupon_for):
                 ok = False
             self.elig[k] = ok
         if not self.anon and offers:
             for cid, o in offers.items():
-                ko = self.index.get(cid)
-                if ko is None:
+                pv = PyDict_GetItemWithError(self.index, cid)
+                if pv == NULL:
                     continue
-                k = ko
+                k = <int><object>pv
                 if self.c[k].offer_kind == 0:
                     continue
+                if type(o) is tuple and PyTuple_GET_SIZE(o) == 3:
+                    uo = <object>PyTuple_GET_ITEM(o, 2)
+                    if _small_int(<object>PyTuple_GET_ITEM(o, 0), &v) and \
+                            _small_int(<object>PyTuple_GET_ITEM(o, 1), &q) and \
+                            (uo is None or _small_int(uo, &up)):
+                        if v <= ts < q and (uo is None or up > 0):
+                            self.offer_on[k] = 1
+                        continue
                 issued, expires, uses_left = o
                 if issued <= ts < expires and (uses_left is None or uses_left > 0):
                     self.offer_on[k] = 1
@@ -1696,6 +1792,7 @@ cdef extern from "Python.h":
     ctypedef struct PyTypeObject:
         PyObject *(*tp_alloc)(PyTypeObject *, Py_ssize_t) except NULL
     long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+    unsigned long long PyLong_AsUnsignedLongLong(object o) except? -1
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     unsigned int PyUnicode_KIND(object o)
     void *PyUnicode_DATA(object o)
