@@ -79,12 +79,33 @@ cdef extern from *:
                 for (i = 1; i < n; i++) if (tmp[i].rem > tmp[best].rem) best = i;
                 out[best] += 1;
             } else {
-                qsort(tmp, n, sizeof(fc_rem), fc_rem_cmp);
+                if (n <= 24) {  /* insertion sort: same total order, no qsort call */
+                    int a, b;
+                    for (a = 1; a < n; a++) {
+                        fc_rem x = tmp[a];
+                        for (b = a - 1; b >= 0 && fc_rem_cmp(&x, &tmp[b]) < 0; b--)
+                            tmp[b + 1] = tmp[b];
+                        tmp[b + 1] = x;
+                    }
+                } else {
+                    qsort(tmp, n, sizeof(fc_rem), fc_rem_cmp);
+                }
                 for (i = 0; i < left && i < n; i++) out[tmp[i].idx] += 1;
             }
         }
     }
-    static void fc_sort_units(fc_unit *u, int n) { qsort(u, n, sizeof(fc_unit), fc_unit_cmp); }
+    static void fc_sort_units(fc_unit *u, int n) {
+        if (n <= 24) {
+            int a, b;
+            for (a = 1; a < n; a++) {
+                fc_unit x = u[a];
+                for (b = a - 1; b >= 0 && fc_unit_cmp(&x, &u[b]) < 0; b--) u[b + 1] = u[b];
+                u[b + 1] = x;
+            }
+        } else {
+            qsort(u, n, sizeof(fc_unit), fc_unit_cmp);
+        }
+    }
     /* line-record table slot: the (sku, category) str objects (strong refs) and the record */
     typedef struct { void *sku; void *cat; int64_t rec; } fc_lslot;
     static inline uint64_t fc_phash(const void *a, const void *b) {
@@ -660,6 +681,7 @@ cdef class FastEngine:
     cdef uint8_t *locked
     cdef uint8_t *covk
     cdef uint8_t *cov
+    cdef uint8_t *anyc  # per target (1 + t): does any line of the receipt fall under it
     cdef fc_rem *rems
     cdef fc_unit *units
     # per receipt state
@@ -730,6 +752,7 @@ cdef class FastEngine:
         self.gave = <uint8_t *>malloc(nc)
         self.exhausted = <uint8_t *>malloc(nc)
         self.has_win = <uint8_t *>malloc(nc)
+        self.anyc = <uint8_t *>malloc(self.T + 1)
         self.bleft = <int64_t *>malloc(nc * sizeof(int64_t))
         self.items = <fc_item *>malloc((ITEMS_PER_CAMPAIGN * nc + 16) * sizeof(fc_item))
         ncomp = max(len(plan.comp_target), 1)
@@ -738,6 +761,7 @@ cdef class FastEngine:
         self.mult_order = <int *>malloc(max(len(plan.mult_order), 1) * sizeof(int))
         if (self.c == NULL or self.elig == NULL or self.offer_on == NULL or self.gave == NULL
                 or self.exhausted == NULL or self.has_win == NULL or self.bleft == NULL
+                or self.anyc == NULL
                 or self.comp_target == NULL or self.comp_qty == NULL
                 or self.mult_order == NULL or self.items == NULL):
             raise MemoryError()
@@ -805,6 +829,7 @@ cdef class FastEngine:
         free(self.gave)
         free(self.exhausted)
         free(self.has_win)
+        free(self.anyc)
         free(self.bleft)
         free(self.comp_target)
         free(self.comp_qty)
@@ -1087,6 +1112,16 @@ cdef class FastEngine:
             exclusive and self.disc[i] > 0)
 
     # ------------------------------------------------------------------ stage A
+    cdef inline bint _meets(self, Camp *cp) noexcept:
+        """Can a line-discount campaign cover any line (else it computes nothing)?"""
+        cdef int j
+        if cp.type != T_BUNDLE:
+            return cp.target < 0 or self.anyc[1 + cp.target]
+        for j in range(cp.comp_count):
+            if not self.anyc[1 + self.comp_target[cp.comp_start + j]]:
+                return False
+        return True
+
     cdef void _n_for_m(self, Camp *cp) noexcept:
         cdef int i, m = 0, n = self.n
         cdef int64_t total = 0, full_end, start, end, q, buy = cp.buy, pay = cp.pay
@@ -1387,6 +1422,12 @@ cdef class FastEngine:
                 prev = lno
                 prev_v = v
                 prev_int = ovf == 0
+        # targets any line falls under: a campaign whose target no line meets does nothing
+        memset(self.anyc, 0, T1)
+        for i in range(n):
+            rp = <const char *>&self.cov[i * T1]
+            for j in range(1, T1):
+                self.anyc[j] |= <uint8_t>rp[j]
         if not sorted_ln:
             order = _line_order(lines)
             for j in range(n):
@@ -1544,12 +1585,14 @@ cdef class FastEngine:
         for k in range(self.nc):
             cp = &self.c[k]
             if cp.type <= T_BUNDLE:
-                if self.elig[k]:
+                if self.elig[k] and self._meets(cp):
                     self._line_discount(k)
-            elif cp.type == T_OFFER and cp.offer_kind == OFFER_PERCENT and self.offer_on[k]:
+            elif cp.type == T_OFFER and cp.offer_kind == OFFER_PERCENT and self.offer_on[k] \
+                    and self.anyc[1 + cp.offer_target]:
                 self._offer_discount(k)
         for k in range(self.nc):
-            if self.c[k].type == T_THRESHOLD and self.elig[k]:
+            cp = &self.c[k]
+            if cp.type == T_THRESHOLD and self.elig[k] and self.anyc[1 + cp.target]:
                 self._threshold(k)
 
         redeemed = 0
@@ -1655,7 +1698,7 @@ cdef class FastEngine:
             for t in (T_BONUS, T_SKU_POINTS, T_OFFER):
                 for k in range(self.nc):
                     cp = &self.c[k]
-                    if cp.type != t or not self.elig[k]:
+                    if cp.type != t or not self.elig[k] or not self.anyc[1 + cp.target]:
                         continue
                     ok = False
                     q = 0
