@@ -1032,7 +1032,10 @@ cdef class FastEngine:
     # ------------------------------------------------------------------ helpers
     cdef tuple _local(self, int64_t ts):
         """(weekday, minute of day, local date), cached per UTC minute."""
-        key = ts // 60000000
+        cdef int64_t mk = ts // 60000000
+        if mk * 60000000 > ts:  # floor: cdivision truncates towards zero (ts < 0)
+            mk -= 1
+        key = mk
         hit = self.time_cache.get(key)
         if hit is not None:
             return <tuple>hit

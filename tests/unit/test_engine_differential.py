@@ -472,3 +472,21 @@ def test_many_line_records() -> None:
             ctx = SaleContext("C1", tier=0, active_balance=10**6, budget_left={
                 c.id: 10**9 for c in program.campaigns if c.budget is not None})
             assert calc_obj(fast.calc_sale(receipt, ctx)) == calc_obj(ref.calc_sale(receipt, ctx))
+
+
+def test_local_time_before_1970() -> None:
+    """The per-minute local-time cache keys by floor(ts / minute): the last seconds of 1969
+    and the first of 1970 are different minutes (and weekdays) of the program's time zone."""
+    program = program_from_dict({
+        "program": {"id": "t", "timezone": "UTC"},
+        "campaigns": [{"id": "thu", "type": "percent_off", "percent_bps": 1000,
+                       "schedule": {"days": ["thu"]}},
+                      {"id": "late", "type": "percent_off", "percent_bps": 500,
+                       "schedule": {"hours": "23:59-00:00"}}],
+    })
+    ref, fast = ReferenceEngine(program), load_fast_engine(program)
+    for ts in ("1969-12-31T23:59:30Z", "1970-01-01T00:00:30Z", "1969-12-31T23:59:59.5Z"):
+        receipt = receipt_from_obj({"receipt_id": "R", "ts": ts, "customer_id": "C1", "lines": [
+            {"line_no": 1, "sku": "s1", "category": "dairy", "qty": 1, "unit_price": 10000}]})
+        ctx = SaleContext("C1")
+        assert calc_obj(fast.calc_sale(receipt, ctx)) == calc_obj(ref.calc_sale(receipt, ctx))
