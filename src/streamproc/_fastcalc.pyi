@@ -13,6 +13,7 @@ class FastEngine:
     name: str
     program: Program
     plan: Plan
+    rec_limit: int  # line records kept before the record table is cleared (200,000)
     def __init__(self, program: Program) -> None: ...
     def calc_sale(self, receipt: Receipt, ctx: SaleContext) -> SaleCalc: ...
     def calc_batch(
