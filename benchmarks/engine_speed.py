@@ -10,7 +10,11 @@ For 1, 8 and 40-line receipts of the standard workload (benchmarks/workload.py),
   reference decoder's receipts (last lines of the output);
 - decode: `parse_receipt(raw)` = `orjson.loads` + validation, with the reference validator
   (`domain.receipt`) and the compiled one (`_fastcalc.parse_receipt`), and `orjson.loads` alone;
-- decode+calc: reference decode + reference calc vs compiled decode + compiled `calc_sale`.
+- decode+calc: reference decode + reference calc vs compiled decode + compiled `calc_sale`;
+- decoded-batch path: `calc_decoded(batch, flat_contexts)` on the compiled decoder's
+  `decode_batch(raws)` (lines as C arrays) and `pack_contexts(contexts)` (contexts as C
+  arrays), both made before timing; `decode_batch` and `pack_contexts` timed on their own,
+  and all three together from the raw bytes and `SaleContext`s.
 Each figure is the best of `--repeat` runs, in thread CPU time. GC: the workload (receipts,
 contexts, raw bytes) is moved out of the collector's generations with `gc.freeze()` before
 measuring, so young-GC passes triggered by the measured code do not re-traverse the fixture
@@ -93,6 +97,33 @@ def measure(w: Workload, repeat: int) -> dict[str, float]:
             out["compiled/calc_flat_refdec"] = best_rate(
                 lambda eng=eng, batch=batch, ref_rs=ref_rs: eng.calc_flat(ref_rs, cs, out=batch),
                 len(rs), rep)
+            # the decoded-batch path: the raw bytes decoded straight into C arrays
+            # (`decode_batch`), the contexts packed once (`pack_contexts`); `calc_decoded`
+            # reads only those C arrays (and Python objects for coupons, see the README)
+            db = eng.decode_batch(raws)
+            fc = eng.pack_contexts(cs)
+            eng.calc_decoded(db, fc, out=batch)
+            assert batch.calcs() == [calc(r, c) for r, c in zip(rs, cs, strict=True)]
+            out["compiled/calc_decoded"] = best_rate(
+                lambda eng=eng, batch=batch, db=db, fc=fc: eng.calc_decoded(db, fc, out=batch),
+                len(rs), rep)
+
+            def decode_batch(eng=eng, db=db) -> None:
+                db.clear()
+                eng.decode_batch(raws, out=db)
+
+            def pack_contexts(eng=eng, fc=fc) -> None:
+                fc.clear()
+                eng.pack_contexts(cs, out=fc)
+
+            def all_three(eng=eng, db=db, fc=fc, batch=batch) -> None:
+                decode_batch()
+                pack_contexts()
+                eng.calc_decoded(db, fc, out=batch)
+
+            out["compiled/decode_batch"] = best_rate(decode_batch, len(rs), rep)
+            out["compiled/pack_contexts"] = best_rate(pack_contexts, len(rs), rep)
+            out["compiled/decode_batch+pack+calc"] = best_rate(all_three, len(rs), rep)
 
     def loads_only() -> None:
         for raw in raws:
@@ -135,6 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     for lines, m in rows:
         ref, f = m["reference/calc"], m["compiled/calc_flat_refdec"]
         print(f"{lines:>5} lines {f:12,.0f}/s {f / ref:6.1f}x")
+    print("\ndecoded-batch path (compiled): calc_decoded on decode_batch + pack_contexts output;"
+          "\n  the decode and packing, and all three from raw bytes + SaleContexts:")
+    print(f"{'lines':>5} {'calc_decoded/s':>15} {'vs ref':>7} {'vs flat':>7} "
+          f"{'decode_batch/s':>15} {'pack_ctx/s':>12} {'all three/s':>12}")
+    for lines, m in rows:
+        d = m["compiled/calc_decoded"]
+        print(f"{lines:>5} {d:15,.0f} {d / m['reference/calc']:6.1f}x "
+              f"{d / m['compiled/calc_flat']:6.2f}x {m['compiled/decode_batch']:15,.0f} "
+              f"{m['compiled/pack_contexts']:12,.0f} {m['compiled/decode_batch+pack+calc']:12,.0f}")
     if args.profile:
         w = load_workload(8, args.n)
         eng = make_engine(w.program)

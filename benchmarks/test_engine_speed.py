@@ -3,8 +3,9 @@
     pytest benchmarks/ --benchmark-group-by=param:workload -q
 
 One round = the whole workload (1000 receipts), so ops/s x 1000 = receipts/s. The compiled
-engine runs as `calc_sale` (one SaleCalc a receipt), `calc_batch` and `calc_flat` (flat
-`CalcBatch`, buffers reused); decoding runs through `engine.decode.make_decoder` (reference
+engine runs as `calc_sale` (one SaleCalc a receipt), `calc_batch`, `calc_flat` (flat
+`CalcBatch`, buffers reused) and `calc_decoded` (on `decode_batch`/`pack_contexts` C
+arrays); decoding runs through `engine.decode.make_decoder` (reference
 `domain.receipt.parse_receipt` vs compiled `_fastcalc.parse_receipt`). The ratio test reports
 compiled/reference for each receipt size (calc_sale and calc_flat) and checks the compiled
 engine is faster.
@@ -80,6 +81,16 @@ def test_compiled_flat(benchmark, workload: Workload) -> None:
                        rounds=10, iterations=1)
 
 
+def test_compiled_decoded(benchmark, workload: Workload) -> None:
+    """`calc_decoded` on `decode_batch` + `pack_contexts` output (made before timing)."""
+    engine = make_engine(workload.program)
+    db = engine.decode_batch(workload.raws)
+    fc = engine.pack_contexts(workload.contexts)
+    out = engine.calc_decoded(db, fc)
+    benchmark.extra_info["receipts_per_round"] = len(workload.receipts)
+    benchmark.pedantic(lambda: engine.calc_decoded(db, fc, out=out), rounds=10, iterations=1)
+
+
 def _flat_all(engine, w: Workload) -> None:
     engine.calc_flat(w.receipts, w.contexts)
 
@@ -108,10 +119,15 @@ def test_ratio(workload: Workload, record_property) -> None:
     t_ref = _best(_calc_all, ref, workload, repeat=2)
     t_fast = _best(_calc_all, fast, own, repeat=5)
     t_flat = _best(_flat_all, fast, own, repeat=5)
+    db = fast.decode_batch(workload.raws)
+    fc = fast.pack_contexts(workload.contexts)
+    t_dec = _best(fast.calc_decoded, db, fc, repeat=5)
     ratio = t_ref / t_fast
     lines = len(workload.receipts[0].lines)
     record_property(f"ratio_{lines}", ratio)
     record_property(f"ratio_flat_{lines}", t_ref / t_flat)
+    record_property(f"ratio_decoded_{lines}", t_ref / t_dec)
     print(f"\n{lines} lines: reference {n / t_ref:,.0f}/s, compiled {n / t_fast:,.0f}/s "
-          f"(calc_flat {n / t_flat:,.0f}/s), ratio {ratio:.1f}x (calc_flat {t_ref / t_flat:.1f}x)")
+          f"(calc_flat {n / t_flat:,.0f}/s, calc_decoded {n / t_dec:,.0f}/s), ratio {ratio:.1f}x "
+          f"(calc_flat {t_ref / t_flat:.1f}x, calc_decoded {t_ref / t_dec:.1f}x)")
     assert ratio > 5  # the issue's goal is 30x on 8 lines; see benchmarks/README.md

@@ -606,6 +606,172 @@ cdef class CalcView:
         return self.b.calc(self.i)
 
 
+cdef inline int _realloc(void **p, size_t nbytes) except -1:
+    cdef void *q = realloc(p[0], nbytes if nbytes else 1)
+    if q == NULL:
+        raise MemoryError()
+    p[0] = q
+    return 0
+
+
+cdef class DecodedBatch:
+    """Receipts decoded into flat C arrays for one engine (`FastEngine.decode_batch`,
+    `FastEngine.pack_receipts`): per line qty, unit price, amount, line cap, rank and the
+    line's target record (flags + targets); per receipt ts, local weekday/minute/date, the
+    redeem ask, the targets present and the store test of each campaign. Coupons (rare) stay
+    Python objects, read only for the receipts that carry some."""
+    cdef object eng
+    cdef readonly Py_ssize_t n
+    cdef Py_ssize_t nl, cap_r, cap_l, T1, nc
+    cdef int64_t *line_off
+    cdef int64_t *qty
+    cdef int64_t *price
+    cdef int64_t *amount
+    cdef int64_t *lcap
+    cdef int64_t *rank
+    cdef uint8_t *cov       # T1 per line
+    cdef int64_t *ts
+    cdef int64_t *redeem
+    cdef int32_t *tm        # weekday, minute of day, year, month, day: 5 per receipt
+    cdef uint8_t *anyc      # T1 per receipt
+    cdef uint8_t *store_ok  # nc per receipt
+    cdef uint8_t *has_coupons
+    cdef list coupons
+    cdef list locals_
+
+    def __cinit__(self, engine, Py_ssize_t T1, Py_ssize_t nc):
+        self.eng = engine
+        self.T1 = T1
+        self.nc = nc
+        self.n = self.nl = self.cap_r = self.cap_l = 0
+        self.coupons = []
+        self.locals_ = []
+        _realloc(<void **>&self.line_off, 8)
+        self.line_off[0] = 0
+
+    def __dealloc__(self):
+        free(self.line_off); free(self.qty); free(self.price); free(self.amount)
+        free(self.lcap); free(self.rank); free(self.cov); free(self.ts); free(self.redeem)
+        free(self.tm); free(self.anyc); free(self.store_ok); free(self.has_coupons)
+
+    cdef int _reserve(self, Py_ssize_t more_l) except -1:
+        cdef Py_ssize_t m
+        if self.n + 1 > self.cap_r:
+            m = max(self.n + 1, 2 * self.cap_r, 64)
+            _realloc(<void **>&self.line_off, (m + 1) * 8)
+            _realloc(<void **>&self.ts, m * 8)
+            _realloc(<void **>&self.redeem, m * 8)
+            _realloc(<void **>&self.tm, m * 5 * 4)
+            _realloc(<void **>&self.anyc, m * self.T1)
+            _realloc(<void **>&self.store_ok, m * self.nc)
+            _realloc(<void **>&self.has_coupons, m)
+            self.cap_r = m
+        if self.nl + more_l > self.cap_l:
+            m = max(self.nl + more_l, 2 * self.cap_l, 256)
+            _realloc(<void **>&self.qty, m * 8)
+            _realloc(<void **>&self.price, m * 8)
+            _realloc(<void **>&self.amount, m * 8)
+            _realloc(<void **>&self.lcap, m * 8)
+            _realloc(<void **>&self.rank, m * 8)
+            _realloc(<void **>&self.cov, m * self.T1)
+            self.cap_l = m
+        return 0
+
+    def clear(self):
+        """Forget the receipts (keeps the buffers)."""
+        self.n = self.nl = 0
+        self.coupons = []
+        self.locals_ = []
+
+    def __len__(self):
+        return self.n
+
+    def line_count(self, Py_ssize_t i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.line_off[i + 1] - self.line_off[i]
+
+    def append(self, receipt):
+        """Pack one `Receipt` (e.g. `parse_receipt`'s) at the end of the batch."""
+        self.eng.pack_receipts((receipt,), self)
+
+
+cdef class FlatContexts:
+    """`SaleContext`s packed once per batch into C arrays for one engine
+    (`FastEngine.pack_contexts`): anonymous flag, tier, active balance (clamped to int64),
+    birthday month/day, the customer id's UTF-8 (holdouts), per campaign the context-only
+    conditions (tiers, segments, first purchase, per-customer uses, anonymous rules) as one
+    byte and the budget left, the personal offers as (campaign, issued, expires, usable).
+    `used_codes` (read only for receipts with coupons) and offers that are not int tuples
+    stay Python objects."""
+    cdef object eng
+    cdef readonly Py_ssize_t n
+    cdef Py_ssize_t nc, cap, cap_o, no, cap_s, ns
+    cdef uint8_t *anon
+    cdef uint8_t *slow
+    cdef int32_t *tier
+    cdef int64_t *bal
+    cdef int64_t *bday      # month, day (0, 0: none)
+    cdef uint8_t *ctx_ok    # nc per context
+    cdef int64_t *bleft     # nc per context
+    cdef int64_t *off_off   # n + 1
+    cdef int64_t *offs      # 4 per offer: k, issued, expires, usable
+    cdef int64_t *cust_off  # n + 1
+    cdef char *cust
+    cdef list used_codes
+    cdef list slow_offers   # None, or the offers dict when not all int tuples
+
+    def __cinit__(self, engine, Py_ssize_t nc):
+        self.eng = engine
+        self.nc = nc
+        self.n = self.cap = self.cap_o = self.no = self.cap_s = self.ns = 0
+        self.used_codes = []
+        self.slow_offers = []
+        _realloc(<void **>&self.off_off, 8)
+        _realloc(<void **>&self.cust_off, 8)
+        self.off_off[0] = self.cust_off[0] = 0
+
+    def __dealloc__(self):
+        free(self.anon); free(self.slow); free(self.tier); free(self.bal); free(self.bday); free(self.ctx_ok)
+        free(self.bleft); free(self.off_off); free(self.offs); free(self.cust_off)
+        free(self.cust)
+
+    cdef int _reserve(self, Py_ssize_t more_o, Py_ssize_t more_s) except -1:
+        cdef Py_ssize_t m
+        if self.n + 1 > self.cap:
+            m = max(self.n + 1, 2 * self.cap, 64)
+            _realloc(<void **>&self.anon, m)
+            _realloc(<void **>&self.slow, m)
+            _realloc(<void **>&self.tier, m * 4)
+            _realloc(<void **>&self.bal, m * 8)
+            _realloc(<void **>&self.bday, m * 16)
+            _realloc(<void **>&self.ctx_ok, m * self.nc)
+            _realloc(<void **>&self.bleft, m * self.nc * 8)
+            _realloc(<void **>&self.off_off, (m + 1) * 8)
+            _realloc(<void **>&self.cust_off, (m + 1) * 8)
+            self.cap = m
+        if self.no + more_o > self.cap_o:
+            m = max(self.no + more_o, 2 * self.cap_o, 64)
+            _realloc(<void **>&self.offs, m * 32)
+            self.cap_o = m
+        if self.ns + more_s > self.cap_s:
+            m = max(self.ns + more_s, 2 * self.cap_s, 1024)
+            _realloc(<void **>&self.cust, m)
+            self.cap_s = m
+        return 0
+
+    def clear(self):
+        self.n = self.no = self.ns = 0
+        self.used_codes = []
+        self.slow_offers = []
+
+    def __len__(self):
+        return self.n
+
+    def append(self, ctx):
+        self.eng.pack_contexts((ctx,), self)
+
+
 cdef class FastEngine:
     """Computes sales in C; `calc_sale` returns exactly what `ReferenceEngine.calc_sale` does."""
 
@@ -1029,6 +1195,328 @@ cdef class FastEngine:
         b.n = r + 1
         return 0
 
+    # ------------------------------------------------------------------ decoded-batch path
+    def decode_batch(self, raws, DecodedBatch out=None):
+        """Decode raw receipts (compiled `parse_receipt`) straight into a `DecodedBatch`
+        (appended to `out`). A `Reject` propagates; the receipts before it stay in `out`."""
+        if out is None:
+            out = DecodedBatch(self, self.T + 1, self.nc)
+        elif out.eng is not self:
+            raise ValueError("out= is a DecodedBatch of another engine")
+        for raw in raws:
+            self._pack_receipt(out, parse_receipt(raw))
+        return out
+
+    def pack_receipts(self, receipts, DecodedBatch out=None):
+        """`Receipt`s (any decoder's) into a `DecodedBatch` (appended to `out`)."""
+        if out is None:
+            out = DecodedBatch(self, self.T + 1, self.nc)
+        elif out.eng is not self:
+            raise ValueError("out= is a DecodedBatch of another engine")
+        for r in receipts:
+            self._pack_receipt(out, r)
+        return out
+
+    def pack_contexts(self, contexts, FlatContexts out=None):
+        """`SaleContext`s into a `FlatContexts` (appended to `out`)."""
+        if out is None:
+            out = FlatContexts(self, self.nc)
+        elif out.eng is not self:
+            raise ValueError("out= is a FlatContexts of another engine")
+        for x in contexts:
+            self._pack_ctx(out, x)
+        return out
+
+    cdef int _pack_receipt(self, DecodedBatch b, receipt) except -1:
+        cdef Py_ssize_t i = b.n, n, at, T1 = self.T + 1, k
+        cdef int32_t *tm
+        if type(receipt) is Receipt:
+            lines = _get(receipt, R_LINES)
+            ts_o = _get(receipt, R_TS)
+            store_id = _get(receipt, R_STORE)
+            redeem_o = _get(receipt, R_REDEEM)
+            coupons = _get(receipt, R_COUPONS)
+        else:
+            lines, ts_o, store_id = receipt.lines, receipt.ts_us, receipt.store_id
+            redeem_o, coupons = receipt.redeem, receipt.coupons
+        cdef int64_t ts = ts_o
+        cdef int64_t red = _clamp64(redeem_o)
+        self._load_lines(lines)
+        n = self.n
+        b._reserve(n)
+        at = b.nl
+        memcpy(&b.qty[at], self.qty, n * 8)
+        memcpy(&b.price[at], self.price, n * 8)
+        memcpy(&b.amount[at], self.amount, n * 8)
+        memcpy(&b.lcap[at], self.cap, n * 8)
+        memcpy(&b.rank[at], self.rank, n * 8)
+        memcpy(&b.cov[at * T1], self.cov, n * T1)
+        memcpy(&b.anyc[i * T1], self.anyc, T1)
+        b.ts[i] = ts
+        b.redeem[i] = red
+        tm = &b.tm[i * 5]
+        tm[0] = tm[1] = tm[2] = tm[3] = tm[4] = 0
+        local = None
+        if self.any_time:
+            local = self._local(ts)
+            tm[0] = <int>local[0]
+            tm[1] = <int>local[1]
+            ldate = local[2]
+            if PyDate_CheckExact(ldate):
+                tm[2] = PyDateTime_GET_YEAR(ldate)
+                tm[3] = PyDateTime_GET_MONTH(ldate)
+                tm[4] = PyDateTime_GET_DAY(ldate)
+        for k in range(self.nc):
+            b.store_ok[i * self.nc + k] = (not self.c[k].has_stores) or (
+                store_id in self.stores[k])
+        b.has_coupons[i] = 1 if coupons else 0
+        b.coupons.append(coupons if coupons else None)
+        b.locals_.append(local)
+        b.nl = at + n
+        b.line_off[i + 1] = b.nl
+        b.n = i + 1
+        return 0
+
+    cdef int _pack_ctx(self, FlatContexts f, ctx) except -1:
+        cdef Py_ssize_t c = f.n, k, nc = self.nc, m = 0, no
+        cdef Camp *cp
+        cdef bint ok, anon, seg_fast, slow = False
+        cdef uint64_t segm = 0
+        cdef int tier = 0
+        cdef PyObject *pv
+        cdef int64_t v, q, up
+        cdef const char *u
+        cdef Py_ssize_t ulen = 0
+        if type(ctx) is SaleContext:
+            customer_id = _get(ctx, X_CUST)
+            tier_o = _get(ctx, X_TIER)
+            balance_o = _get(ctx, X_BAL)
+            has_sale = _get(ctx, X_HAS_SALE)
+            birthday = _get(ctx, X_BDAY)
+            segments = _get(ctx, X_SEGS)
+            uses = _get(ctx, X_USES)
+            offers = _get(ctx, X_OFFERS)
+            budget_left = _get(ctx, X_BUDGET)
+            used_codes = _get(ctx, X_USED)
+        else:
+            customer_id, tier_o, balance_o = ctx.customer_id, ctx.tier, ctx.active_balance
+            has_sale, birthday, segments = ctx.has_sale, ctx.birthday, ctx.segments
+            uses, offers, budget_left = ctx.uses, ctx.offers, ctx.budget_left
+            used_codes = ctx.used_codes
+        anon = customer_id is None
+        if not anon and self.any_holdout:
+            u = PyUnicode_AsUTF8AndSize(customer_id, &ulen)
+        if not anon and offers:
+            m = len(offers)
+        f._reserve(m, ulen)
+        if ulen:
+            memcpy(&f.cust[f.ns], u, ulen)
+        f.ns += ulen
+        f.cust_off[c + 1] = f.ns
+        f.anon[c] = anon
+        tier = tier_o
+        f.tier[c] = tier
+        f.bal[c] = _clamp64(balance_o) if not anon else 0
+        f.bday[2 * c] = f.bday[2 * c + 1] = 0
+        if not anon and birthday is not None:
+            f.bday[2 * c] = birthday.month
+            f.bday[2 * c + 1] = birthday.day
+        seg_fast = self.seg_bits is not None and type(segments) is frozenset
+        if seg_fast and not anon and self.seg_bits:
+            for sg in <frozenset>segments:
+                pv = PyDict_GetItemWithError(self.seg_bits, sg)
+                if pv != NULL:
+                    segm |= PyLong_AsUnsignedLongLong(<object>pv)
+        for k in range(nc):
+            cp = &self.c[k]
+            if cp.has_budget:
+                f.bleft[c * nc + k] = _clamp64(budget_left[self.ids[k]])
+            else:
+                f.bleft[c * nc + k] = 0
+            ok = True
+            if anon:
+                if not cp.anon_ok or cp.per_customer >= 0:
+                    ok = False
+                elif cp.tiers_mask >= 0 or cp.has_segments or cp.first_purchase or cp.bday >= 0:
+                    ok = False
+            else:
+                if cp.tiers_mask >= 0 and not (0 <= tier < 63 and (cp.tiers_mask >> tier) & 1):
+                    ok = False
+                elif cp.has_segments and (
+                        not (segm >> k) & 1 if seg_fast
+                        else (<frozenset>self.segments[k]).isdisjoint(segments)):
+                    ok = False
+                elif cp.first_purchase and has_sale:
+                    ok = False
+                elif cp.bday >= 0 and birthday is None:
+                    ok = False
+                elif cp.per_customer >= 0 and uses.get(self.ids[k], 0) >= cp.per_customer:
+                    ok = False
+            f.ctx_ok[c * nc + k] = ok
+        no = f.no
+        if not anon and offers:
+            for cid, o in offers.items():
+                pv = PyDict_GetItemWithError(self.index, cid)
+                if pv == NULL:
+                    continue
+                k = <int><object>pv
+                if self.c[k].offer_kind == 0:
+                    continue
+                if type(o) is tuple and PyTuple_GET_SIZE(o) == 3:
+                    uo = <object>PyTuple_GET_ITEM(o, 2)
+                    if _small_int(<object>PyTuple_GET_ITEM(o, 0), &v) and \
+                            _small_int(<object>PyTuple_GET_ITEM(o, 1), &q) and \
+                            (uo is None or _small_int(uo, &up)):
+                        f.offs[4 * no] = k
+                        f.offs[4 * no + 1] = v
+                        f.offs[4 * no + 2] = q
+                        f.offs[4 * no + 3] = uo is None or up > 0
+                        no += 1
+                        continue
+                slow = True
+                break
+        if slow:
+            no = f.no
+        f.no = no
+        f.off_off[c + 1] = no
+        f.slow[c] = slow
+        f.slow_offers.append(offers if slow else None)
+        f.used_codes.append(used_codes)
+        f.n = c + 1
+        return 0
+
+    def calc_decoded(self, DecodedBatch receipts not None, FlatContexts contexts not None,
+                     CalcBatch out=None):
+        """`calc_flat` on a `DecodedBatch` and `FlatContexts` (receipt i with context i):
+        the same results, read from C arrays (no Python object per line or receipt, but for
+        receipts with coupons and contexts with non-int offers)."""
+        cdef Py_ssize_t i, m
+        if receipts.eng is not self or contexts.eng is not self:
+            raise ValueError("a DecodedBatch/FlatContexts of another engine")
+        if out is None:
+            out = CalcBatch(self.ids)
+        elif out.ids is not self.ids:
+            raise ValueError("out= is a CalcBatch of another engine")
+        else:
+            out._clear()
+        m = receipts.n
+        if contexts.n != m:
+            raise ValueError("receipts and contexts differ in length")
+        for i in range(m):
+            self._compute_flat(receipts, i, contexts, i)
+            self._append(out)
+        return out
+
+    cdef int _compute_flat(self, DecodedBatch b, Py_ssize_t i, FlatContexts f,
+                           Py_ssize_t c) except -1:
+        cdef Py_ssize_t off = b.line_off[i], n = b.line_off[i + 1] - off
+        cdef Py_ssize_t T1 = self.T + 1, nc = self.nc, j
+        cdef int k, weekday, minute, lyear, lmonth, lday
+        cdef int32_t *tm = &b.tm[i * 5]
+        cdef int64_t ts = b.ts[i], want, v
+        cdef Camp *cp
+        cdef bint ok
+        cdef const uint8_t *cok = &f.ctx_ok[c * nc]
+        cdef const uint8_t *sok = &b.store_ok[i * nc]
+        cdef int64_t *op
+        self._grow(n)
+        self.n = n
+        memcpy(self.qty, &b.qty[off], n * 8)
+        memcpy(self.price, &b.price[off], n * 8)
+        memcpy(self.amount, &b.amount[off], n * 8)
+        memcpy(self.cap, &b.lcap[off], n * 8)
+        memcpy(self.rank, &b.rank[off], n * 8)
+        memcpy(self.cov, &b.cov[off * T1], n * T1)
+        for j in range(n):
+            self.flags[j] = self.cov[j * T1]
+        memset(self.disc, 0, n * 8)
+        memset(self.red, 0, n * 8)
+        memset(self.acc, 0, n * 8)
+        memset(self.spend, 0, n * 8)
+        memset(self.locked, 0, n)
+        memcpy(self.anyc, &b.anyc[i * T1], T1)
+        self.anon = f.anon[c]
+        if not self.anon and self.any_holdout:
+            self.cust_utf8 = &f.cust[f.cust_off[c]]
+            self.cust_len = f.cust_off[c + 1] - f.cust_off[c]
+        self.nitems = 0
+        self.out_base = 0
+        self.out_accepted = None
+        self.out_rejected = None
+
+        coupon_for = None
+        verdicts = None
+        if b.has_coupons[i]:
+            used_codes = f.used_codes[c]
+            coupon_for = {}
+            verdicts = {}
+            for code in b.coupons[i]:
+                if code in verdicts:
+                    continue
+                ko = self.code_owner.get(code)
+                if ko is None:
+                    verdicts[code] = "unknown"
+                elif self.single_use[ko] and code in used_codes:
+                    verdicts[code] = "used"
+                elif ko in coupon_for:
+                    verdicts[code] = "not_applicable"
+                else:
+                    coupon_for[ko] = code
+                    verdicts[code] = None
+        weekday, minute, lyear, lmonth, lday = tm[0], tm[1], tm[2], tm[3], tm[4]
+        memset(self.gave, 0, nc)
+        memset(self.exhausted, 0, nc)
+        memset(self.offer_on, 0, nc)
+        memcpy(self.bleft, &f.bleft[c * nc], nc * 8)
+        for k in range(nc):
+            cp = &self.c[k]
+            ok = cok[k] and sok[k]
+            if not ok:
+                pass
+            elif cp.has_from and ts < cp.active_from:
+                ok = False
+            elif cp.has_until and ts >= cp.active_until:
+                ok = False
+            elif cp.days != 127 and not (cp.days >> weekday) & 1:
+                ok = False
+            elif cp.start_min >= 0 and (
+                    not (cp.start_min <= minute < cp.end_min) if cp.start_min < cp.end_min
+                    else not (minute >= cp.start_min or minute < cp.end_min)):
+                ok = False
+            elif not self.anon and cp.bday >= 0:
+                if 2 <= lyear <= 9998:
+                    ok = _bday_ok(lyear, lmonth, lday, f.bday[2 * c], f.bday[2 * c + 1], cp.bday)
+                else:
+                    ok = bool(birthday_distance_ok((<tuple>b.locals_[i])[2], f.bday[2 * c],
+                                                   f.bday[2 * c + 1], cp.bday))
+            if ok and cp.has_coupon and (coupon_for is None or k not in coupon_for):
+                ok = False
+            self.elig[k] = ok
+        if not self.anon:
+            if f.slow[c]:
+                for cid, o in f.slow_offers[c].items():
+                    pv = self.index.get(cid)
+                    if pv is None:
+                        continue
+                    k = <int>pv
+                    if self.c[k].offer_kind == 0:
+                        continue
+                    issued, expires, uses_left = o
+                    if issued <= ts < expires and (uses_left is None or uses_left > 0):
+                        self.offer_on[k] = 1
+            else:
+                for j in range(f.off_off[c], f.off_off[c + 1]):
+                    op = &f.offs[4 * j]
+                    if op[3] and op[1] <= ts < op[2]:
+                        self.offer_on[<int>op[0]] = 1
+        want = 0
+        if not self.anon:
+            want = b.redeem[i]
+            v = f.bal[c]
+            if v < want:
+                want = v
+        return self._stages(want, f.tier[c], verdicts)
+
     # ------------------------------------------------------------------ helpers
     cdef tuple _local(self, int64_t ts):
         """(weekday, minute of day, local date), cached per UTC minute."""
@@ -1347,23 +1835,18 @@ cdef class FastEngine:
                            ctx.active_balance, ctx.has_sale, ctx.birthday, ctx.segments,
                            ctx.uses, ctx.offers, ctx.budget_left, ctx.used_codes)
 
-    cdef int _calc2(self, receipt, ctx, lines, ts_o, store_id, redeem_o, coupons,
-                       customer_id, tier_o, balance_o, has_sale, birthday, segments, uses,
-                       offers, budget_left, used_codes):
-        cdef int i, k, j, n, T1, t, ki
-        cdef Camp *cp
-        cdef int64_t ts, q, up, v, total, rate, elig_sum, due, redeemed, pts, mult
-        cdef int64_t sum_amt, base_total
-        cdef bint ok, sorted_ln
+    cdef int _load_lines(self, lines) except -1:
+        """The receipt's lines into the line arrays (qty, price, amount, cap, rank, cov,
+        flags, anyc; disc, locked, red, acc, spend zeroed); sets `n`."""
+        cdef int i, j, n, T1
+        cdef int64_t q, up, v
+        cdef bint sorted_ln
         cdef const char *rp
-        cdef int tier, ovf = 0
+        cdef int ovf = 0
         cdef PyObject *skup
         cdef PyObject *catp
         cdef Py_ssize_t r
-        cdef bint prev_int = False, seg_fast
-        cdef uint64_t segm
-        cdef PyObject *pv
-        cdef int lyear, lmonth = 0, lday = 0
+        cdef bint prev_int = False
         cdef int64_t prev_v = 0
         n = len(lines)
         self._grow(n)
@@ -1435,6 +1918,30 @@ cdef class FastEngine:
             order = _line_order(lines)
             for j in range(n):
                 self.rank[<int>order[j]] = j
+
+        return 0
+
+    cdef int _calc2(self, receipt, ctx, lines, ts_o, store_id, redeem_o, coupons,
+                       customer_id, tier_o, balance_o, has_sale, birthday, segments, uses,
+                       offers, budget_left, used_codes):
+        cdef int i, k, j, n, T1, t, ki
+        cdef Camp *cp
+        cdef int64_t ts, q, up, v, total, rate, elig_sum, due, redeemed, pts, mult
+        cdef int64_t sum_amt, base_total
+        cdef bint ok, sorted_ln
+        cdef const char *rp
+        cdef int tier, ovf = 0
+        cdef PyObject *skup
+        cdef PyObject *catp
+        cdef Py_ssize_t r
+        cdef bint prev_int = False, seg_fast
+        cdef uint64_t segm
+        cdef PyObject *pv
+        cdef int lyear, lmonth = 0, lday = 0
+        cdef int64_t prev_v = 0
+        self._load_lines(lines)
+        n = self.n
+        T1 = self.T + 1
 
         self.anon = customer_id is None
         if not self.anon:
@@ -1584,6 +2091,16 @@ cdef class FastEngine:
                 if issued <= ts < expires and (uses_left is None or uses_left > 0):
                     self.offer_on[k] = 1
 
+        want = _clamp64(min(redeem_o, balance_o)) if not self.anon else 0
+        return self._stages(want, tier, verdicts)
+
+    cdef int _stages(self, int64_t want, int tier, dict verdicts) except -1:
+        """Stages A and B, redemption, accrual and the coupons' verdicts, once `elig`,
+        `offer_on`, `bleft`, the lines and `anon` are set (`want`: min(redeem, balance))."""
+        cdef int i, k, j, t, n = self.n, T1 = self.T + 1
+        cdef Camp *cp
+        cdef int64_t v, q, total, rate, elig_sum, due, redeemed, pts, mult, sum_amt, base_total
+        cdef bint ok
         # stage A, then stage B, in program order (priority, then id)
         for k in range(self.nc):
             cp = &self.c[k]
@@ -1608,8 +2125,7 @@ cdef class FastEngine:
                 due += v
                 self.tmp[i] = v if self.flags[i] & F_REDEEM else 0
                 elig_sum += self.tmp[i]
-            want = min(redeem_o, balance_o)
-            redeemed = _clamp64(want)
+            redeemed = want
             v = fc_md(elig_sum, self.max_share_bps, BPS)
             if v < redeemed:
                 redeemed = v

@@ -371,7 +371,7 @@ def test_calc_differential(doc: dict, data: st.DataObject) -> None:
     program = program_from_dict(doc)
     ref, fast = ReferenceEngine(program), load_fast_engine(program)
     codes = [f"CP{i}{s}" for i in range(len(doc["campaigns"])) for s in "AB"] + ["NOPE"]
-    receipts, ctxs, want = [], [], []
+    receipts, ctxs, want, sales = [], [], [], []
     for _ in range(3):
         sale = {"receipt_id": "R", "lines": data.draw(sale_lines()),
                 "ts": ts_text(BASE_TS + data.draw(st.integers(-86400 * 3, 86400 * 12)),
@@ -390,6 +390,7 @@ def test_calc_differential(doc: dict, data: st.DataObject) -> None:
         receipts.append(receipt)
         ctxs.append(ctx)
         want.append(a)
+        sales.append(sale)
     # the flat batch API: full SaleCalcs, lazy views, and a reused batch
     batch = fast.calc_flat(receipts, ctxs)
     assert len(batch) == 3
@@ -399,6 +400,31 @@ def test_calc_differential(doc: dict, data: st.DataObject) -> None:
     assert batch.calc(-1) == batch.calcs()[2]
     again = fast.calc_flat(receipts[::-1] * 2, ctxs[::-1] * 2, out=batch)
     assert again is batch and [calc_obj(v) for v in batch] == want[::-1] * 2
+    # the decoded-batch path: receipts decoded/packed into C arrays, contexts packed once
+    fctx = fast.pack_contexts(ctxs)
+    try:
+        raws = [orjson.dumps(s) for s in sales]
+    except TypeError:  # an int beyond 64 bits: orjson neither writes nor reads it
+        decoded = fast.pack_receipts([compiled_receipt_from_obj(s) for s in sales])
+    else:
+        decoded = fast.decode_batch(raws)
+    assert len(decoded) == len(fctx) == 3
+    assert [calc_obj(v) for v in fast.calc_decoded(decoded, fctx, out=batch)] == want
+    packed = fast.pack_receipts(receipts)  # the reference decoder's Receipts
+    assert [calc_obj(v) for v in fast.calc_decoded(packed, fctx)] == want
+    packed.clear()
+    fctx.clear()
+    for r, x in zip(receipts[::-1], ctxs[::-1], strict=True):
+        packed.append(r)
+        fctx.append(x)
+    assert [calc_obj(v) for v in fast.calc_decoded(packed, fctx)] == want[::-1]
+    # offers that are not (int64, int64, int | None) tuples take the Python path
+    odd = [SaleContext(**{f: getattr(x, f) for f in SaleContext.__slots__}) for x in ctxs]
+    for x in odd:
+        x.offers = {cid: [i, e, u] for cid, (i, e, u) in x.offers.items()}
+    assert [calc_obj(v) for v in fast.calc_decoded(decoded, fast.pack_contexts(odd))] == want
+    with pytest.raises(ValueError):
+        fast.calc_decoded(decoded, fast.pack_contexts(ctxs[:2]))
 
 
 # ---------------------------------------------------------------- 128-bit boundaries
@@ -459,6 +485,7 @@ def test_many_line_records() -> None:
     fast.rec_limit = 700  # the table is cleared (and rebuilt) several times a round
     cats = ["dairy/cheese", "alcohol/wine", "tobacco", "bakery", "pets/food", "Жcat"]
     for rnd in range(4):
+        raws, ctxs, want = [], [], []
         # rounds 0 and 2: the reference decoder (fresh str objects, found by value); rounds 1
         # and 3: the compiled one (canonical objects, found by address)
         decode = receipt_from_obj if rnd % 2 == 0 else compiled_receipt_from_obj
@@ -472,6 +499,13 @@ def test_many_line_records() -> None:
             ctx = SaleContext("C1", tier=0, active_balance=10**6, budget_left={
                 c.id: 10**9 for c in program.campaigns if c.budget is not None})
             assert calc_obj(fast.calc_sale(receipt, ctx)) == calc_obj(ref.calc_sale(receipt, ctx))
+            raws.append(raw)
+            ctxs.append(ctx)
+            want.append(calc_obj(ref.calc_sale(receipt, ctx)))
+        # the decoded-batch path keeps each line's record in the batch: the table is cleared
+        # several times while decoding the round, the results are the same
+        batch = fast.calc_decoded(fast.decode_batch(raws), fast.pack_contexts(ctxs))
+        assert [calc_obj(v) for v in batch] == want
 
 
 def test_local_time_before_1970() -> None:
@@ -490,3 +524,23 @@ def test_local_time_before_1970() -> None:
             {"line_no": 1, "sku": "s1", "category": "dairy", "qty": 1, "unit_price": 10000}]})
         ctx = SaleContext("C1")
         assert calc_obj(fast.calc_sale(receipt, ctx)) == calc_obj(ref.calc_sale(receipt, ctx))
+
+
+def test_decode_batch_reject() -> None:
+    """`decode_batch` raises the compiled decoder's `Reject`; the receipts before it stay."""
+    from streamproc._fastcalc import parse_receipt
+    from streamproc.domain.receipt import Reject
+
+    program = program_from_dict({"program": {"id": "p", "timezone": "UTC"}, "campaigns": []})
+    fast = load_fast_engine(program)
+    good = orjson.dumps({"receipt_id": "R", "ts": "2026-11-03T10:00:00+03:00", "lines": [
+        {"line_no": 1, "sku": "s1", "category": "dairy", "qty": 2, "unit_price": 100}]})
+    bad = b'{"receipt_id": "R", "lines": []}'
+    with pytest.raises(Reject) as want:
+        parse_receipt(bad)
+    db = fast.decode_batch([good])
+    with pytest.raises(Reject) as got:
+        fast.decode_batch([good, bad], out=db)
+    assert (got.value.args, len(db), db.line_count(1)) == (want.value.args, 2, 1)
+    with pytest.raises(ValueError):
+        load_fast_engine(program).decode_batch([good], out=db)
