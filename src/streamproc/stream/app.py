@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from typing import Any
 
 import faust
@@ -175,7 +176,7 @@ class Worker:
             if direct:
                 self.loop = ReceiptsLoop(
                     s.kafka, s.receipts_topic, s.group, s.batch_size, s.batch_wait_ms,
-                    self.handle_batch, self.forget_partitions, _kafka_security(s))
+                    self.apply_batch, self.forget_partitions, _kafka_security(s))
                 self.loop_task = asyncio.create_task(self._guarded(self.loop.run))
             log.warning("streamproc worker %s: engine %s, metrics on %s", __version__,
                         self.engine.name, s.metrics_addr)
@@ -214,6 +215,10 @@ class Worker:
 
     async def produce(self, out: BatchOutput) -> None:
         """Send everything and wait until Kafka has it: only then may offsets commit."""
+        await (await self.send(out))
+
+    async def send(self, out: BatchOutput) -> Awaitable[Any]:
+        """Queue everything for Kafka; the returned awaitable completes once Kafka has it."""
         if self.batch_producer is None:
             self.batch_producer = BatchProducer(await self._producer())
         bp = self.batch_producer
@@ -221,29 +226,39 @@ class Worker:
         futs = await bp.send_all(s.results_topic, out.results)
         futs += await bp.send_all(s.events_topic, out.events)
         futs += await bp.send_all(s.dlq_topic, out.dlq)
-        if futs:
-            await asyncio.gather(*futs)
+        return asyncio.gather(*futs)
 
     async def handle_batch(self, msgs: list[InMessage]) -> None:
-        """Apply a batch to Redis and produce its records; return only when Kafka has them."""
+        """Apply a batch to Redis and produce its records; return once Kafka has them."""
+        await (await self.apply_batch(msgs))
+
+    async def apply_batch(self, msgs: list[InMessage]) -> Awaitable[Any]:
+        """Apply a batch to Redis and queue its records; the returned awaitable completes once
+        Kafka has them (and records the receipt-to-result latency then)."""
         t0 = time.perf_counter()
         gap = t0 - self.last_batch_end
         out = await self.batcher.process(msgs)
         self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
         self.count_outcomes(out)
-        m = self.metrics
         t1 = time.perf_counter()
-        await self.produce(out)
-        t2 = time.perf_counter()
-        log.debug("batch %d: waited %.1fms, computed %.1fms (Redis %.1fms), produced %.1fms",
+        delivered = await self.send(out)
+        m = self.metrics
+        stamps = [msg.timestamp_ms for msg in msgs if msg.timestamp_ms]
+
+        def on_delivered(fut: asyncio.Future[Any]) -> None:
+            if fut.cancelled() or fut.exception() is not None:
+                return  # the loop's flush raises it and the worker stops
+            now = time.time()  # results are in Kafka now: receipt-to-result latency
+            for ts in stamps:
+                m.observe_receipt_latency(now - ts / 1000)
+
+        delivered.add_done_callback(on_delivered)  # type: ignore[attr-defined]
+        log.debug("batch %d: waited %.1fms, computed %.1fms (Redis %.1fms), queued %.1fms",
                   len(msgs), gap * 1e3, (t1 - t0) * 1e3, out.redis_seconds * 1e3,
-                  (t2 - t1) * 1e3)
+                  (time.perf_counter() - t1) * 1e3)
         self.last_batch_end = time.perf_counter()
-        now = time.time()  # results are in Kafka now: receipt-to-result latency
-        for msg in msgs:
-            if msg.timestamp_ms:
-                m.observe_receipt_latency(now - msg.timestamp_ms / 1000)
-        m.observe_batch(len(msgs), time.perf_counter() - t0)
+        m.observe_batch(len(msgs), self.last_batch_end - t0)
+        return delivered
 
     def count_outcomes(self, out: BatchOutput) -> None:
         """Add a batch to the counters: summed per label first (a labelled increment costs

@@ -5,8 +5,8 @@ aiokafka consume-to-produce loop moves 43k/s on the same broker (benchmarks/READ
 faust puts every message through its conductor, channel queues and an Event, ~100 µs a message
 before any loyalty work. The worker keeps faust for its app, profiles agent and timers, and reads
 receipts with `getmany`, which also gives the exactly-once protocol what it needs: offsets are
-committed only after the batch is in Redis and its results are acknowledged by Kafka, and a
-rebalance waits for the batch in hand (the listener takes the same lock).
+committed only after a batch is in Redis and its results are acknowledged by Kafka, and a
+rebalance waits for the batches in hand (the listener takes the same lock and flushes).
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ class _Listener(ConsumerRebalanceListener):
         self.loop = loop
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self.loop.lock:  # the batch in hand finishes and commits first
+        async with self.loop.lock:  # the batch in hand finishes, is delivered and committed
             log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+            await self.loop.flush()
             self.loop.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -40,12 +41,18 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class ReceiptsLoop:
-    """Consume, hand a batch to `handle`, commit what it finished; stop loudly on errors."""
+    """Consume, hand each batch to `handle` (which applies it to Redis and sends its records,
+    returning their delivery), and commit offsets only once those records are in Kafka.
+
+    Not waiting for Kafka's acknowledgement batch by batch keeps its round trip off the
+    critical path; a crash before a commit only means a redelivery, which the Redis store
+    answers from stored outputs (docs/state-model.md)."""
 
     def __init__(self, bootstrap: str, topic: str, group: str, batch_size: int,
-                 wait_ms: int, handle: Callable[[list[InMessage]], Awaitable[None]],
+                 wait_ms: int, handle: Callable[[list[InMessage]], Awaitable[Awaitable[Any]]],
                  on_revoked: Callable[[set[TopicPartition]], None] = lambda _: None,
-                 kafka_kwargs: dict[str, Any] | None = None) -> None:
+                 kafka_kwargs: dict[str, Any] | None = None,
+                 commit_interval_s: float = 1.0) -> None:
         self.topic = topic
         self.batch_size = batch_size
         self.wait_ms = wait_ms
@@ -54,6 +61,13 @@ class ReceiptsLoop:
         self.lock = asyncio.Lock()
         self.stopping = False
         self.last_poll = time.monotonic()  # liveness: the loop came round recently
+        # batches handled whose records are still on their way to Kafka, and their offsets:
+        # committed together every `commit_interval_s`, when idle, on a rebalance, at the end
+        self.pending: list[Awaitable[Any]] = []
+        self.offsets: dict[TopicPartition, int] = {}
+        self.last_commit = time.monotonic()
+        self.commit_interval_s = commit_interval_s
+        self.max_pending = 20
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=batch_size,
@@ -68,17 +82,34 @@ class ReceiptsLoop:
                 data = await self.consumer.getmany(timeout_ms=self.wait_ms,
                                                    max_records=self.batch_size)
                 self.last_poll = time.monotonic()
-                if not data:
-                    continue
-                async with self.lock:
-                    msgs = [InMessage(r.topic, r.partition, r.offset, r.key, r.value,
-                                      r.timestamp) for recs in data.values() for r in recs]
-                    await self.handle(msgs)
-                    await self.consumer.commit({
-                        tp: OffsetAndMetadata(recs[-1].offset + 1, "")
-                        for tp, recs in data.items()})
+                if data:
+                    async with self.lock:
+                        msgs = [InMessage(r.topic, r.partition, r.offset, r.key, r.value,
+                                          r.timestamp) for recs in data.values() for r in recs]
+                        self.pending.append(await self.handle(msgs))
+                        for tp, recs in data.items():
+                            self.offsets[tp] = recs[-1].offset + 1
+                if self.pending and (not data or len(self.pending) >= self.max_pending
+                                     or time.monotonic() - self.last_commit
+                                     >= self.commit_interval_s):
+                    async with self.lock:
+                        await self.flush()
+            async with self.lock:
+                await self.flush()
         finally:
             await self.consumer.stop()
+
+    async def flush(self) -> None:
+        """Wait until Kafka has every record of the batches handled so far, then commit their
+        offsets. Called with the lock held: between batches, on a rebalance, at the end."""
+        if self.pending:
+            await asyncio.gather(*self.pending)
+            self.pending.clear()
+        if self.offsets:
+            await self.consumer.commit({tp: OffsetAndMetadata(off, "")
+                                        for tp, off in self.offsets.items()})
+            self.offsets.clear()
+        self.last_commit = time.monotonic()
 
     def owner_check(self) -> Callable[[str], bool]:
         """Is a customer's partition (murmur2 of the key, as producers place it) ours?"""
