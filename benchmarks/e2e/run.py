@@ -866,49 +866,42 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 # Written after looking at the figures; the goal checks below it are computed on every run.
 ANALYSIS = """\
-Honest reading (run of 2026-11-25 on the shared 2-core VM; other engineers' test suites - their
-own brokers, workers and pytest - were running at the same time: see the "others" cores, up to
-~1 core during (b), (c) and the steady phases, so every figure but (a)'s is pessimistic; the
-CPU-normalised column is the fairer comparison):
+Honest reading (run of 2026-11-25 22:47 on the 2-core VM, quiet this time: "others" stays at
+~0.03 core). Since the first run of this benchmark the worker reads receipts with aiokafka
+`getmany` instead of a faust agent, sends its records as one record batch per partition,
+decodes receipts with the compiled validator, sums its metrics per batch and waits for Kafka's
+acknowledgements only before committing offsets (every second): (d) went from 2.2k/s to 3.6k/s.
 
-- **(d) >= 20k receipts/s: not met by ~9x** (2.2k/s over 113 s, capped at 120 s with 253k of
-  the 1M backlog done; 2.4k receipts per CPU-second, so even a whole free core gives ~2.5k/s).
-  **>= 50 % of (a): not met** (5 %; (a) does 43k/s on 0.7 core, 62k per CPU-second).
-  **p99 < 100 ms at 10k/s: not met** - the worker cannot absorb 10k/s at all: it produced
-  ~170k of the 300k results within 60 s after the last send, and latency grew linearly (queueing),
-  p50 47 s. (a) at the same input rate: p50 22 ms, p99 104 ms (~9.3k/s achieved by the
-  benchmark's own Python producer under contention).
-- (c), the reference engine, ran at ~1.3k/s and its process disappeared after 45 s with nothing
-  in its log (no "unrecoverable error" line, so not the worker's own fatal exit; most likely
-  killed from outside by another job's cleanup on this shared machine). Its rate is over what it
-  processed.
-- **Faust itself is the first wall**: the Faust passthrough (b), same consumer settings as the
-  worker and the same producer, reaches 4.7k/s (9.3k per CPU-second) against 43k/s for aiokafka
-  alone. Per event it goes through the conductor (`on_message`), the stream's queue and
-  `_c_aiter`, a task/future per step (`create_task`, `call_soon`, `wait_first`): ~100 us of
-  event-loop overhead per message before any loyalty work.
-- **The batch path is the second wall**: `BatchProcessor.process` alone (no Kafka, real Redis,
-  compiled engine) runs at 3.7k/s (~270 us a receipt; Redis load+commit 30 % of it). Under
-  cProfile: `Processor.process_sale` 45 % cumulative - its own Python bookkeeping (context with
-  the offers dict, ledger grants/settle, events, `ReceiptRecord`/`SaleLine` lists, the result
-  dict; `calc_sale` itself is in C and is ~10 us) -, `parse_receipt`/`receipt_from_obj` 25 %
-  (per-field `_int_in`/`_is_int`/`_text` validation in Python: 780k `_int_in` calls for 50k
-  receipts), Redis `load`/`commit` 22 % (client-side `pack_command` of one big Lua call per
-  batch, socket send), `orjson.dumps` of results and events ~5 %.
-- **In the worker the batches are tiny**: under cProfile, 7.4k receipts came in 196 calls of
-  `handle_receipts` (~37 a batch, not 500): `take_events(500, within=50 ms)` returns whatever
-  Faust delivered in 50 ms, so the per-batch Redis round trips and producer flushes are paid for
-  every ~40 receipts. The customers agent competes with the receipts agent on the same loop
-  at start-up (100k profiles, 1211 `put_profiles` pipelines in the first 30 s, ~50 each).
-  Each applied receipt also produces its events (points_accrued, first_purchase, ...), i.e.
-  several aiokafka `send` calls per receipt against one in the passthroughs.
+- **(d) >= 20k receipts/s: not met, by ~5.6x** (3.6k/s on 0.94 core, 3.8k receipts per
+  CPU-second). **>= 50 % of (a): not met** (11 %; (a) moves 33k/s on 0.7 core, 49k per
+  CPU-second). **p99 < 100 ms at a steady 10k/s: not met** - one worker cannot absorb 10k/s at
+  all (an earlier run at 10k/s in: the backlog grew, p50 35 s, p99 67 s). At a rate it can
+  carry, 2,000/s, the latency is p50 34 ms, p95 129 ms, p99 212 ms ((a) at the same rate:
+  p50 20 ms, p99 153 ms - the benchmark's own Python producer and the broker on the same two
+  cores set that floor).
+- **The consumer choice, measured**: (e) is the same worker reading receipts through a faust
+  agent (`take_events`): 3.0k/s against 3.6k/s for (d), and the Faust passthrough (b) tops out
+  at 4.9k/s (7.8k per CPU-second) where aiokafka alone (a) does 33k/s - faust's per-event path
+  (conductor, stream queue, an Event, tasks and futures per step) costs ~100 us a message.
+  So the worker keeps faust for its app, the profiles agent and the timers, and reads receipts
+  with `getmany` (`src/streamproc/stream/receipts_loop.py`).
+- **The wall now is the per-receipt Python bookkeeping around the engine.** The batch path
+  alone (no Kafka; real Redis; compiled engine and decoder) runs at 4.2k/s under the profiler's
+  weight and ~5.5k/s without it. In the worker under cProfile (78k receipts in 30 s):
+  `Processor.process_sale` ~35 % of all time - the customer context, ledger grants and
+  settlement, events, the receipt record kept for returns, the result dict (`calc_sale` itself
+  is C, ~5 us) -, Redis `load`/`commit` ~19 % (mostly redis-py packing one big Lua call's
+  arguments and parsing its reply), the compiled decoder a few %, JSON encoding and the Kafka
+  record batches the rest. (c) with the reference engine reaches 2.1k/s: the engine is no
+  longer what limits the worker.
+- Profiles and timers share the worker's event loop; timers fire only for the customers of the
+  worker's own partitions, between its batches.
 
-What it would take: receipts decoded without the per-field Python validation (the compiled
-decoder under way in `engine/decode.py`), the processor's bookkeeping moved next to the engine
-(flat records in, result/Redis bytes out), larger batches (a longer `batch_wait_ms`, or draining
-the consumer directly with `getmany` instead of Faust's per-event stream - (a) vs (b) says Faust
-alone caps a process at ~5-9k/s here), and more worker processes per partition set. On 2 shared
-cores, 20k/s from one process is out of reach until both walls move.
+What it would take: moving the processor's bookkeeping (buckets, context, result and Redis
+records) into the compiled module so a batch goes from Kafka bytes to Redis arguments and
+result bytes with no Python objects per line; and more processes - one worker per core per
+partition set (two workers on this machine share its two cores with Kafka and Redis). On 2
+shared cores, 20k/s from one process is out of reach for a Python worker of this scope.
 """
 
 
