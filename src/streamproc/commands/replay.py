@@ -42,24 +42,15 @@ def run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from streamproc.domain.program import ProgramError, load_program
-    from streamproc.engine.fast import make_engine
-    from streamproc.engine.loader import CompiledEngineMissing
+    from streamproc.commands._startup import load_program_and_engine
     from streamproc.replay import Replay, Sinks, read_messages
     from streamproc.report import plot_campaign_cost
 
     err = Console(stderr=True)
-    try:
-        program = load_program(args.program)
-        engine = make_engine(program, args.engine)
-    except ProgramError as exc:
-        print(f"program refused: {len(exc.errors)} error(s)", file=sys.stderr)
-        for e in exc.errors:
-            print(f"  {e}", file=sys.stderr)
-        return 2
-    except CompiledEngineMissing as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return 3
+    loaded = load_program_and_engine(args.program, args.engine, "replay")
+    if isinstance(loaded, int):
+        return loaded
+    program, engine = loaded
     for f in (args.receipts, args.customers):
         if f and not Path(f).is_file():
             print(f"no such file: {f}", file=sys.stderr)

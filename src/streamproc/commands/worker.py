@@ -18,27 +18,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from streamproc.commands._startup import load_program_and_engine
     from streamproc.config import settings_from
-    from streamproc.domain.program import ProgramError, load_program
-    from streamproc.engine.fast import make_engine
-    from streamproc.engine.loader import CompiledEngineMissing
 
     s = settings_from(args)
     if not s.program:
         print("worker: no program file (--program or STREAMPROC_PROGRAM)", file=sys.stderr)
         return 2
-    try:
-        program = load_program(s.program)
-        engine = make_engine(program, s.engine)
-    except ProgramError as exc:
-        print(f"worker: program refused, not starting ({len(exc.errors)} error(s)):",
-              file=sys.stderr)
-        for e in exc.errors:
-            print(f"  {e}", file=sys.stderr)
-        return 2
-    except CompiledEngineMissing as exc:
-        print(f"worker: not starting: {exc}", file=sys.stderr)
-        return 3
+    loaded = load_program_and_engine(s.program, s.engine, "worker")
+    if isinstance(loaded, int):
+        return loaded
+    program, engine = loaded
     if args.create_topics:
         from streamproc.devstack import create_topics
 
