@@ -168,24 +168,17 @@ def test_crash_safety_sigkill(tmp_path, kafka_bootstrap, redis_url):
     want_ids = {r["receipt_id"] for r in oracle[0]}
     try:
         _wait_profiles(redis_url, prefix, len(customers), workers)
-        asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts))
-        r = redis.Redis.from_url(redis_url)
-
-        def applied_so_far() -> int:
-            return sum(1 for _ in r.scan_iter(f"{prefix}:r:*", count=5000))
-
-        # kill while the backlog is being worked off: each kill lands mid-batch at random
-        deadline = time.monotonic() + 240
-        while kills < 6 and time.monotonic() < deadline:
-            time.sleep(rnd.uniform(1.0, 3.0))
-            done = applied_so_far()
-            if done >= len(want_ids):
-                break
-            victim = rnd.choice(workers)
-            victim.kill()
-            kills += 1
-            victim.start()
-        r.close()
+        # the receipts arrive in ten chunks and a worker is killed between chunks, after a
+        # random pause: every kill lands while receipts are still being worked off
+        chunks = [receipts[i:i + 5000] for i in range(0, len(receipts), 5000)]
+        for i, chunk in enumerate(chunks):
+            asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", chunk))
+            if i < 7:
+                time.sleep(rnd.uniform(0.5, 2.0))
+                victim = rnd.choice(workers)
+                victim.kill()
+                kills += 1
+                victim.start()
         assert kills >= 5, f"only {kills} kills happened before the backlog was done"
 
         def problem() -> str | None:
