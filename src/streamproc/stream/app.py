@@ -184,7 +184,8 @@ class Worker:
         return app
 
     def is_ready(self) -> bool:
-        return self.ready
+        """Redis answered and the receipts consumer has joined its group."""
+        return self.ready and (self.loop is None or self.loop.joined)
 
     def is_alive(self) -> bool:
         """The timers came round lately, and so did the receipts loop (a batch that keeps

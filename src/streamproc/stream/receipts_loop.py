@@ -38,6 +38,7 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        self.loop.joined = True  # a member of the group now (even with no partition)
 
 
 class ReceiptsLoop:
@@ -60,6 +61,7 @@ class ReceiptsLoop:
         self.on_revoked = on_revoked
         self.lock = asyncio.Lock()
         self.stopping = False
+        self.joined = False  # readiness: the consumer has joined its group
         self.last_poll = time.monotonic()  # liveness: the loop came round recently
         # batches handled whose records are still on their way to Kafka, and their offsets:
         # committed together every `commit_interval_s`, when idle, on a rebalance, at the end
