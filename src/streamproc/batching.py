@@ -177,7 +177,7 @@ class BatchProcessor:
                 out.dlq.append((m.key, dumps(rec)))
                 continue
             key = (r.customer_id or r.receipt_id).encode()
-            out.results.append((key, dumps(o.result)))
+            out.results.append((key, o.result_json()))
             if o.status == APPLIED:
                 for ev in o.events:
                     out.events.append((key, dumps(ev)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import Field, dataclass, fields
+from typing import Any
 
 
 @dataclass
@@ -43,12 +45,16 @@ class WorkerSettings:
                          getattr(self, f.name)) for f in fields(self)}
 
 
+def _kind(f: Field[Any]) -> Callable[[str], Any]:
+    """How a setting's text (flag or variable) becomes its value."""
+    return {"int": int, "float": float}.get(str(f.type), str)
+
+
 def add_worker_flags(p: argparse.ArgumentParser) -> None:
     for f in fields(WorkerSettings):
         flag = "--" + f.name.replace("_", "-")
         env = "STREAMPROC_" + f.name.upper()
-        kind = {"int": int, "float": float}.get(str(f.type), str)
-        p.add_argument(flag, type=kind, default=None,
+        p.add_argument(flag, type=_kind(f), default=None,
                        help=f"(env {env}, default {f.default!r})")
 
 
@@ -62,8 +68,7 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = Non
         if v is None:
             raw = env.get("STREAMPROC_" + f.name.upper())
             if raw is not None:
-                kind = {"int": int, "float": float}.get(str(f.type), str)
-                v = kind(raw)
+                v = _kind(f)(raw)
         if v is not None:
             values[f.name] = v
     return WorkerSettings(**values)

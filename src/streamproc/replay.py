@@ -44,7 +44,7 @@ class Sinks:
                 assert o.reject is not None
                 self.rejects.write(orjson.dumps({**o.reject, **origin}) + b"\n")
         elif self.results is not None:
-            self.results.write(orjson.dumps(o.result) + b"\n")
+            self.results.write(o.result_json() + b"\n")
         if self.events is not None:
             for ev in o.events:
                 self.events.write(orjson.dumps(ev) + b"\n")

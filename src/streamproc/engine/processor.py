@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import (
     RETURN_EXCEEDS_SALE,
@@ -47,6 +49,13 @@ class Outcome:
     receipt: Receipt | None = None
     calc: SaleCalc | None = None
     redelivered: bool = False
+    encoded: bytes | None = None
+
+    def result_json(self) -> bytes:
+        """The result as JSON, encoded once however many places it goes to."""
+        if self.encoded is None:
+            self.encoded = orjson.dumps(self.result)
+        return self.encoded
 
 
 def _days(n: int | None) -> int | None:
@@ -80,8 +89,9 @@ class Processor:
         if prev is not None and origin is not None and prev.origin == origin:
             stored = view.stored_output(receipt.receipt_id)
             if stored is not None:  # redelivered after a crash: the same answer again
-                return Outcome(APPLIED, stored, stored["events"], receipt=receipt,
-                               redelivered=True)
+                result = orjson.loads(stored)
+                return Outcome(APPLIED, result, result["events"], receipt=receipt,
+                               redelivered=True, encoded=stored)
         if prev is not None and abs(receipt.ts_us - prev.ts_us) <= self.program.return_window_us:
             return Outcome(DUPLICATE, {"receipt_id": receipt.receipt_id,
                                        "customer_id": receipt.customer_id,
@@ -94,7 +104,7 @@ class Processor:
         except Reject as rej:
             return self.rejected(rej, raw)
         if origin is not None:
-            view.keep_output(receipt.receipt_id, out.result)  # type: ignore[arg-type]
+            view.keep_output(receipt.receipt_id, out)
         return out
 
     def rejected(self, rej: Reject, raw: bytes | str) -> Outcome:
@@ -147,8 +157,7 @@ class Processor:
         rate_buckets: list[int] = []
         accrued = sum(a for _, a, _ in calc.grants)
         if st is not None:
-            tier_idx = p.tier_for(st.spend)
-            tier_before = p.tier_name(tier_idx)
+            tier_before = p.tier_name(ctx.tier)  # the tier at the start of the receipt
             if st.sales == 0:
                 ev.add("first_purchase")
             st.sales += 1

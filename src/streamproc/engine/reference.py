@@ -10,7 +10,7 @@ from streamproc.domain.fnv import holdout_bucket
 from streamproc.domain.money import BPS, split_largest_remainder
 from streamproc.domain.program import STAGE_A_TYPES, Campaign, Program, Target
 from streamproc.domain.receipt import Receipt
-from streamproc.domain.timeutil import US_PER_DAY, birthday_distance_ok, from_us
+from streamproc.domain.timeutil import birthday_distance_ok, from_us
 from streamproc.engine.calc import SaleCalc, SaleContext
 
 RATE_DIV = BPS * BPS
@@ -465,6 +465,3 @@ class _SaleRun:
                 out.grants.append((c.id, pts, 1))
                 self.gave.add(c.id)
 
-
-def offer_window_us(valid_days: int) -> int:
-    return valid_days * US_PER_DAY

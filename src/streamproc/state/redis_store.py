@@ -18,7 +18,6 @@ import redis.asyncio as aredis
 
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Profile, Receipt
-from streamproc.domain.timeutil import US_PER_DAY
 from streamproc.engine import timers
 from streamproc.engine.model import CustomerState, ReceiptRecord
 from streamproc.state.keys import Keys
@@ -122,12 +121,12 @@ class BatchView:
         self.dirty_customers.add(st.customer_id)
 
     # redelivery -------------------------------------------------------------------
-    def stored_output(self, receipt_id: str) -> dict[str, Any] | None:
-        raw = self.outputs.get(receipt_id)
-        return None if raw is None else orjson.loads(raw)
+    def stored_output(self, receipt_id: str) -> bytes | None:
+        """A receipt's result JSON as stored when it was applied."""
+        return self.outputs.get(receipt_id)
 
-    def keep_output(self, receipt_id: str, result: dict[str, Any]) -> None:
-        self.new_outputs[receipt_id] = orjson.dumps(result)
+    def keep_output(self, receipt_id: str, outcome: Any) -> None:
+        self.new_outputs[receipt_id] = outcome.result_json()
 
 
 class RedisStore:
@@ -284,6 +283,3 @@ def read_customer(url: str, cid: str, prefix: str = "sp") -> CustomerState | Non
     st.version = int(v)
     return st
 
-
-def window_us(program: Program) -> int:
-    return program.return_window_days * US_PER_DAY
