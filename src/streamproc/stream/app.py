@@ -126,13 +126,14 @@ class Worker:
             broker_max_poll_records=max(500, s.batch_size),
             **kw,
         )
-        receipts = app.topic(s.receipts_topic, key_type=bytes, value_type=bytes,
-                             partitions=s.partitions)
         customers = app.topic(s.customers_topic, key_type=bytes, value_type=bytes,
                               partitions=s.partitions)
         within = s.batch_wait_ms / 1000.0
 
         if not direct:
+            receipts = app.topic(s.receipts_topic, key_type=bytes, value_type=bytes,
+                                 partitions=s.partitions)
+
             @app.agent(receipts, concurrency=1)
             async def apply_receipts(stream: faust.StreamT) -> None:
                 async for events in stream.take_events(s.batch_size, within=within):
