@@ -789,17 +789,13 @@ async def produce_to_kafka(
     linger_ms: int = 10,
     max_batch_size: int = 1 << 20,
     in_flight: int = 20_000,
-    producer_factory: Callable[..., object] | None = None,
 ) -> int:
     """Send `(key, value)` pairs to `topic` with aiokafka; returns how many were sent (acked).
     `rate` limits messages per second (token bucket). Batches linger `linger_ms` and grow to
-    `max_batch_size` bytes; at most `in_flight` sends wait for their acks at once.
-    `producer_factory` (kwargs -> producer) is for tests."""
-    if producer_factory is None:
-        from aiokafka import AIOKafkaProducer
+    `max_batch_size` bytes; at most `in_flight` sends wait for their acks at once."""
+    from aiokafka import AIOKafkaProducer
 
-        producer_factory = AIOKafkaProducer
-    producer = producer_factory(
+    producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         linger_ms=linger_ms,
         max_batch_size=max_batch_size,

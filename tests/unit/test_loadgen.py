@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections import Counter
 from pathlib import Path
-from typing import ClassVar
 
 import orjson
 import pytest
@@ -25,7 +23,6 @@ from streamproc.loadgen import (
     generate_customers,
     generate_messages,
     generate_receipts,
-    produce_to_kafka,
     receipt_key,
     write_jsonl,
 )
@@ -399,61 +396,6 @@ def test_write_jsonl(tmp_path: Path) -> None:
     n = write_jsonl(tmp_path / "c.jsonl", generate_customers(cfg), progress=False)
     lines = (tmp_path / "c.jsonl").read_bytes().splitlines()
     assert n == len(lines) and orjson.loads(lines[0])["customer_id"].startswith("C")
-
-
-class FakeProducer:
-    instances: ClassVar[list[FakeProducer]] = []
-
-    def __init__(self, **kwargs: object) -> None:
-        self.kwargs = kwargs
-        self.sent: list[tuple[str, bytes | None, bytes]] = []
-        self.started = self.stopped = self.flushed = False
-        FakeProducer.instances.append(self)
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def stop(self) -> None:
-        self.stopped = True
-
-    async def flush(self) -> None:
-        self.flushed = True
-
-    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> asyncio.Future:
-        self.sent.append((topic, key, value))
-        fut = asyncio.get_running_loop().create_future()
-        fut.set_result(None)
-        return fut
-
-
-def test_produce_to_kafka_sends_every_pair_with_its_key() -> None:
-    cfg = LoadgenConfig(receipts=3_000, customers=300)
-    pairs = list(generate_messages(cfg))
-    n = asyncio.run(
-        produce_to_kafka(
-            "k:9092", "receipts", iter(pairs), progress=False, in_flight=500,
-            producer_factory=FakeProducer,
-        )
-    )  # fmt: skip
-    prod = FakeProducer.instances[-1]
-    assert n == len(pairs) == len(prod.sent)
-    assert [(k, v) for _, k, v in prod.sent] == pairs
-    assert prod.started and prod.flushed and prod.stopped
-    assert prod.kwargs["bootstrap_servers"] == "k:9092"
-    assert 5 <= prod.kwargs["linger_ms"] <= 20  # type: ignore[operator]
-
-
-def test_produce_to_kafka_rate_limit() -> None:
-    pairs = [(b"k", b"{}")] * 300
-    t0 = time.perf_counter()
-    n = asyncio.run(
-        produce_to_kafka(
-            "k:9092", "t", pairs, rate=1000, progress=False, producer_factory=FakeProducer
-        )
-    )
-    elapsed = time.perf_counter() - t0
-    assert n == 300
-    assert 0.15 < elapsed < 2.0  # 300 at 1000/s, less the first burst of 100
 
 
 # ----------------------------------------------------------------------------- speed
