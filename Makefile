@@ -26,16 +26,16 @@ build:
 	$(PYTHON) setup.py -q build_ext --inplace
 
 jars: install
-	@$(PYTHON) -c "from streamproc.devstack import fetch_kafka_jars as f; print('kafka jars:', f())"
+	@$(PYTHON) -c "from streamproc.tools.devstack import fetch_kafka_jars as f; print('kafka jars:', f())"
 
 stack-up: install jars
-	$(PYTHON) -m streamproc.devstack up --dir $(STACK_DIR) --kafka-port $(KAFKA_PORT) --redis-port $(REDIS_PORT)
+	$(PYTHON) -m streamproc.tools.devstack up --dir $(STACK_DIR) --kafka-port $(KAFKA_PORT) --redis-port $(REDIS_PORT)
 
 stack-down:
-	$(PYTHON) -m streamproc.devstack down --dir $(STACK_DIR)
+	$(PYTHON) -m streamproc.tools.devstack down --dir $(STACK_DIR)
 
 stack-status:
-	$(PYTHON) -m streamproc.devstack status --dir $(STACK_DIR)
+	$(PYTHON) -m streamproc.tools.devstack status --dir $(STACK_DIR)
 
 lint: install
 	$(PYTHON) -m ruff check $(wildcard src tests benchmarks)
@@ -44,7 +44,7 @@ test: install jars
 	$(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
 
 demo: install jars
-	$(PYTHON) -m streamproc.demo
+	$(PYTHON) -m streamproc.tools.demo
 
 clean:
 	rm -rf .cache build .run deploy/local/libs src/streamproc/_fastcalc.c src/streamproc/_fastcalc*.so

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streamproc.devstack import KafkaBroker, RedisServer, create_topics
+from streamproc.tools.devstack import KafkaBroker, RedisServer, create_topics
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 

@@ -5,7 +5,7 @@
 
 1. Starts its own broker (full JIT, `STREAMPROC_KAFKA_JVM_FLAGS`, default
    "-Xms1g -Xmx1g -XX:+UseG1GC") and redis-server on free ports under .run/e2e-bench.
-2. Pre-loads a backlog of N generated receipts (streamproc.loadgen; cached in .cache/e2e keyed by
+2. Pre-loads a backlog of N generated receipts (tools.loadgen; cached in .cache/e2e keyed by
    seed and count) into `receipts` (6 partitions) and the customers' profiles into `customers`.
 3. Catch-up throughput, one variant after the other, each ONE process with its own consumer
    group from the beginning of the same backlog and its own output topic(s):
@@ -21,7 +21,7 @@
    own empty input topic; the producer sends `--rate` receipts/s for `--duration` s (the
    continuation of the backlog's receipts), stamping each record with its send time;
    latency = output record's LogAppendTime - input record's send time, matched by receipt_id.
-5. Where time goes: the batch path (`streamproc.batching.BatchProcessor`, compiled engine, real
+5. Where time goes: the batch path (`processing.batch.BatchProcessor`, compiled engine, real
    Redis, no Kafka) timed and under cProfile, and the (d) worker itself under cProfile while it
    catches up (`--profile-worker-s`).
 
@@ -59,7 +59,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 import orjson  # noqa: E402
 
-from streamproc.devstack import KafkaBroker, RedisServer  # noqa: E402
+from streamproc.tools.devstack import KafkaBroker, RedisServer  # noqa: E402
 
 PARTITIONS = 6
 BATCH = 500  # worker default STREAMPROC_BATCH_SIZE, and the passthroughs' batch
@@ -114,7 +114,7 @@ def _read_pairs(path: Path) -> list[tuple[bytes | None, bytes]]:
 def load_workload(seed: int, n: int, customers: int, cache: Path
                   ) -> tuple[list[tuple[bytes | None, bytes]], list[tuple[bytes, bytes]]]:
     """(receipt messages, profile messages), generated once per (seed, n, customers)."""
-    from streamproc.loadgen import LoadgenConfig, customer_messages, generate_messages
+    from streamproc.tools.loadgen import LoadgenConfig, customer_messages, generate_messages
 
     cache.mkdir(parents=True, exist_ok=True)
     cfg = LoadgenConfig(seed=seed, receipts=n, customers=customers)
@@ -444,7 +444,7 @@ class Bench:
                      ) -> dict[str, Any]:
         from aiokafka import AIOKafkaProducer
 
-        from streamproc.loadgen import TokenBucket
+        from streamproc.tools.loadgen import TokenBucket
 
         tag = f"live-{variant}"
         source = f"receipts-{tag}"
@@ -620,7 +620,7 @@ class CpuProbe:
 
 
 def _free_port() -> int:
-    from streamproc.devstack import free_port
+    from streamproc.tools.devstack import free_port
 
     return free_port()
 
@@ -685,10 +685,10 @@ async def profile_batch_path(redis_url: str, msgs: Sequence[tuple[bytes | None, 
                              ) -> dict[str, Any]:
     """`BatchProcessor.process` over the messages in batches of BATCH against real Redis
     (compiled engine, no Kafka): once timed, once (fresh prefix) under cProfile."""
-    from streamproc.batching import BatchProcessor, InMessage
     from streamproc.domain.program import load_program
     from streamproc.engine.fast import make_engine
-    from streamproc.state.redis_store import RedisStore
+    from streamproc.processing.batch import BatchProcessor, InMessage
+    from streamproc.state.redis.store import RedisStore
 
     program = load_program(str(PROGRAM))
     engine = make_engine(program, "compiled")
@@ -910,7 +910,7 @@ def readme_section(res: dict[str, Any]) -> str:
     lat = res.get("latency", {})
     out = [MARK_START, "## End to end", "",
            "What is measured: catch-up throughput over one backlog of generated receipts"
-           " (`streamproc.loadgen`, seed "
+           " (`streamproc.tools.loadgen`, seed "
            f"{s['seed']}, {s['receipts']:,} receipts, {s['customers']:,} customers, about"
            f" {s['avg_receipt_bytes']:,} bytes a receipt) in a `receipts` topic of"
            f" {PARTITIONS} partitions, for (a) a raw aiokafka consume-to-produce passthrough"

@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streamproc.devstack import free_port
 from streamproc.domain.program import load_program
 from streamproc.engine.fast import make_engine
-from streamproc.engine.store import MemoryState
-from streamproc.replay import Replay, Sinks, read_messages
+from streamproc.replay.in_memory import Replay, Sinks, read_messages
+from streamproc.state.memory import MemoryState
+from streamproc.tools.devstack import free_port
 
 TOPICS = ("receipts", "customers", "receipt-results", "loyalty-events", "receipts-dlq")
 

@@ -1,4 +1,4 @@
-"""`python -m streamproc.demo` end to end, small: its own broker, Redis and two workers.
+"""`python -m streamproc.tools.demo` end to end, small: its own broker, Redis and two workers.
 
 Runs the demo as a user would (a subprocess, its own run folder) with 3,000 receipts and checks
 the exit status, that the summary reconciles (messages in = applied + duplicate + rejected,
@@ -23,7 +23,7 @@ RECEIPTS = 3000
 
 def test_demo_small_run(tmp_path):
     run_dir = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "streamproc.demo", "--receipts", str(RECEIPTS),
+    cmd = [sys.executable, "-m", "streamproc.tools.demo", "--receipts", str(RECEIPTS),
            "--timeout", "120", "--dir", str(run_dir)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
                        env={**os.environ, "COLUMNS": "120"})

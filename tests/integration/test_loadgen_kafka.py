@@ -9,7 +9,7 @@ import time
 import pytest
 from e2e_support import read_all
 
-from streamproc.loadgen import LoadgenConfig, generate_messages, produce_to_kafka
+from streamproc.tools.loadgen import LoadgenConfig, generate_messages, produce_to_kafka
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,12 @@ import asyncio
 import orjson
 import pytest
 
-from streamproc.batching import BatchProcessor, InMessage
 from streamproc.domain.program import program_from_dict
 from streamproc.domain.receipt import parse_receipt
 from streamproc.engine.fast import make_engine
 from streamproc.engine.processor import Processor
-from streamproc.state.redis_store import Conflict, RedisStore
+from streamproc.processing.batch import BatchProcessor, InMessage
+from streamproc.state.redis.store import Conflict, RedisStore
 
 pytestmark = pytest.mark.integration
 

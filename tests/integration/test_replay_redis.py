@@ -57,7 +57,7 @@ def test_replay_with_redis_equals_memory(tmp_path, redis_url, redis_client, case
 def test_generated_month_same_results_and_events(tmp_path, redis_url, redis_client):
     """A generated stream (returns, duplicates, redemptions, bad messages): results and every
     event, timers included, are the same from Redis as from memory."""
-    from streamproc.loadgen import LoadgenConfig, customer_messages, generate_messages
+    from streamproc.tools.loadgen import LoadgenConfig, customer_messages, generate_messages
 
     cfg = LoadgenConfig(seed=9, receipts=5000, customers=600, days=30)
     rec, cus = tmp_path / "r.jsonl", tmp_path / "c.jsonl"

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from e2e_support import WorkerProcess, produce, read_until, worker_env
 
-from streamproc.devstack import create_topics
+from streamproc.tools.devstack import create_topics
 
 pytestmark = pytest.mark.integration
 PROGRAM = "tests/golden/program.yaml"

@@ -12,8 +12,8 @@ import pytest
 import redis
 from e2e_support import WorkerProcess, produce, read_until, replay_oracle, worker_env
 
-from streamproc.devstack import RedisServer, create_topics
-from streamproc.loadgen import LoadgenConfig, generate_messages
+from streamproc.tools.devstack import RedisServer, create_topics
+from streamproc.tools.loadgen import LoadgenConfig, generate_messages
 
 pytestmark = pytest.mark.integration
 PROGRAM = str(Path(__file__).parents[2] / "examples" / "retail-chain.yaml")

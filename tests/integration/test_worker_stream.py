@@ -28,10 +28,10 @@ from e2e_support import (
     worker_env,
 )
 
-from streamproc.devstack import create_topics
 from streamproc.domain.program import load_program
-from streamproc.loadgen import LoadgenConfig, customer_messages, generate_messages
-from streamproc.state.redis_store import read_customer
+from streamproc.state.redis.store import read_customer
+from streamproc.tools.devstack import create_topics
+from streamproc.tools.loadgen import LoadgenConfig, customer_messages, generate_messages
 
 pytestmark = pytest.mark.integration
 PROGRAM = str(Path(__file__).parents[2] / "examples" / "retail-chain.yaml")

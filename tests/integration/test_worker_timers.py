@@ -11,8 +11,8 @@ import pytest
 import redis
 from e2e_support import WorkerProcess, produce, read_all, read_until, worker_env
 
-from streamproc.devstack import create_topics
-from streamproc.state.redis_store import read_customer
+from streamproc.state.redis.store import read_customer
+from streamproc.tools.devstack import create_topics
 
 pytestmark = pytest.mark.integration
 GOLDEN = Path(__file__).parents[1] / "golden"

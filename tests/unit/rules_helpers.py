@@ -17,7 +17,7 @@ from streamproc.domain.program import Program, program_from_dict
 from streamproc.domain.receipt import Profile
 from streamproc.engine.processor import Outcome, Processor
 from streamproc.engine.reference import ReferenceEngine
-from streamproc.engine.store import MemoryState
+from streamproc.state.memory import MemoryState
 
 # 2026-01-05 is a Monday; "day N" below means N days after its midnight (UTC).
 BASE = datetime(2026, 1, 5, tzinfo=UTC)

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     from streamproc.domain.timeutil import format_us
     from streamproc.engine.model import ACTIVE, PENDING
-    from streamproc.state.redis_store import read_customer
+    from streamproc.state.redis.store import read_customer
 
     console = Console()
     st = read_customer(args.redis, args.customer, args.prefix)

@@ -3,7 +3,7 @@
     streamproc loadgen --out receipts.jsonl --customers-out customers.jsonl
     streamproc loadgen --kafka 127.0.0.1:9092 --topic receipts --rate 5000
 
-The same `--seed` and sizes give the same bytes (see `streamproc.loadgen`).
+The same `--seed` and sizes give the same bytes (see `streamproc.tools.loadgen`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from streamproc.loadgen import LoadgenConfig
+    from streamproc.tools.loadgen import LoadgenConfig
 
     d = LoadgenConfig()
     p = sub.add_parser(
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace):  # -> LoadgenConfig
-    from streamproc.loadgen import LoadgenConfig
+    from streamproc.tools.loadgen import LoadgenConfig
 
     return LoadgenConfig(
         seed=args.seed,

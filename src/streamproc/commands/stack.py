@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from streamproc.devstack import add_arguments
+    from streamproc.tools.devstack import add_arguments
 
     p = sub.add_parser("stack", help="start/stop/show the local Kafka broker and redis-server")
     add_arguments(p)
@@ -14,6 +14,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamproc.devstack import run as devstack_run
+    from streamproc.tools.devstack import run as devstack_run
 
     return devstack_run(args)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         return loaded
     program, engine = loaded
     if args.create_topics:
-        from streamproc.devstack import create_topics
+        from streamproc.tools.devstack import create_topics
 
         create_topics(s.kafka, {s.receipts_topic: s.partitions, s.customers_topic: s.partitions,
                                 s.results_topic: s.partitions, s.events_topic: s.partitions,

@@ -5,7 +5,7 @@ outside spec section 2. Both decoders are interchangeable: the compiled one
 (`streamproc._fastcalc.parse_receipt`: `orjson.loads` plus a compiled `receipt_from_obj`)
 returns equal `Receipt` objects and raises the same `Reject(reason, detail)` as
 `streamproc.domain.receipt.parse_receipt` for every input
-(tests/unit/test_decode_differential.py). Like the engine, the compiled decoder is never
+(tests/unit/engine/test_decode_differential.py). Like the engine, the compiled decoder is never
 replaced silently: without the extension `make_decoder("compiled")` raises
 `CompiledEngineMissing`.
 """

@@ -29,7 +29,7 @@ from streamproc.engine.model import (
     ReceiptRecord,
     SaleLine,
 )
-from streamproc.engine.store import StateView
+from streamproc.engine.stateview import StateView
 
 APPLIED, DUPLICATE, REJECTED = "applied", "duplicate", "rejected"
 

@@ -1,5 +1,5 @@
 """The Faust app: agents over `receipts` and `customers`, a timer for point-expiry events, the
-metrics endpoint. Batches are applied to Redis atomically (see `streamproc.batching`) and their
+metrics endpoint. Batches are applied to Redis atomically (see `processing.batch`) and their
 results produced and acknowledged by Kafka before faust may commit their offsets.
 
 faust acks a batch even when the body raises (its `take` acks in a `finally`), so on an error
@@ -22,19 +22,19 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from streamproc import __version__
-from streamproc.batching import (
+from streamproc.config import WorkerSettings
+from streamproc.domain.program import Program
+from streamproc.engine.processor import SaleEngine
+from streamproc.observability.http import make_app, parse_addr, serve
+from streamproc.observability.metrics import LoyaltyMetrics
+from streamproc.processing.batch import (
     BatchOutput,
     BatchProcessor,
     InMessage,
     apply_profiles,
     fire_timers,
 )
-from streamproc.config import WorkerSettings
-from streamproc.domain.program import Program
-from streamproc.engine.processor import SaleEngine
-from streamproc.observability.http import make_app, parse_addr, serve
-from streamproc.observability.metrics import LoyaltyMetrics
-from streamproc.state.redis_store import Conflict, RedisStore
+from streamproc.state.redis.store import Conflict, RedisStore
 from streamproc.stream.producer import BatchProducer
 from streamproc.stream.receipts_loop import ReceiptsLoop
 

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
-from streamproc.batching import InMessage
+from streamproc.processing.batch import InMessage
 
 log = logging.getLogger("streamproc.worker")
 

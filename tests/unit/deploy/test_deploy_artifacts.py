@@ -23,7 +23,7 @@ import yaml
 from streamproc.observability import http as obs_http
 from streamproc.observability.metrics import METRIC_NAMES, LoyaltyMetrics
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
 PROM = DEPLOY / "prometheus"
 ALERTS = PROM / "alerts.yml"

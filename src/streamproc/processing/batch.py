@@ -23,7 +23,7 @@ from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject, parse_profile
 from streamproc.engine import timers
 from streamproc.engine.processor import APPLIED, REJECTED, Outcome, Processor, SaleEngine
-from streamproc.state.redis_store import Conflict, RedisStore
+from streamproc.state.redis.store import Conflict, RedisStore
 
 log = logging.getLogger(__name__)
 

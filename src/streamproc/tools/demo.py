@@ -1,4 +1,4 @@
-"""`python -m streamproc.demo` (`make demo`): the whole product on this machine, in a few minutes.
+"""`python -m streamproc.tools.demo` (`make demo`): the whole product here, in a few minutes.
 
 1. starts its own Kafka broker and redis-server on free ports in `.run/demo/` and creates the
    topics (receipts 6 partitions, customers 6 compacted, receipt-results 6, loyalty-events 6,
@@ -36,7 +36,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from streamproc.demo_support import (
+from streamproc.tools.demo_support import (
     DemoWorker,
     Tracker,
     by_label,
@@ -51,8 +51,19 @@ from streamproc.demo_support import (
     watch_lag,
     write_plot,
 )
-from streamproc.devstack import REPO_ROOT, KafkaBroker, RedisServer, cmd_down, fetch_kafka_jars
-from streamproc.loadgen import LoadgenConfig, LoadgenStats, customer_messages, generate_messages
+from streamproc.tools.devstack import (
+    REPO_ROOT,
+    KafkaBroker,
+    RedisServer,
+    cmd_down,
+    fetch_kafka_jars,
+)
+from streamproc.tools.loadgen import (
+    LoadgenConfig,
+    LoadgenStats,
+    customer_messages,
+    generate_messages,
+)
 
 PROGRAM = REPO_ROOT / "examples" / "retail-chain.yaml"
 TOPICS = {"receipts": 6, "customers": 6, "receipt-results": 6, "loyalty-events": 6,
@@ -88,7 +99,7 @@ class Stack:
                 raise WorkerDied(f"worker {w.name} exited with {code}; log {w.log}:\n{w.tail()}")
 
     def save_state(self) -> None:
-        """`<dir>/stack.json` in devstack's format: `python -m streamproc.devstack down|status
+        """`<dir>/stack.json` in devstack's format: `python -m streamproc.tools.devstack down|status
         --dir <dir>` then work on the demo stack too."""
         st: dict[str, Any] = {  # `down` stops in this order: workers before the broker
             w.name: dict(pid=w.proc.pid, url=f"{w.url}/metrics", log=str(w.log))
@@ -152,8 +163,8 @@ async def scrape_all(stack: Stack) -> list[dict]:
 
 
 async def run(args: argparse.Namespace, stack: Stack, console: Console) -> int:
-    from streamproc.devstack import acreate_topics
-    from streamproc.loadgen import produce_to_kafka
+    from streamproc.tools.devstack import acreate_topics
+    from streamproc.tools.loadgen import produce_to_kafka
 
     t_start = time.monotonic()
     timings: dict[str, float] = {}
@@ -253,7 +264,7 @@ async def build_summary(args: argparse.Namespace, stack: Stack, tr: Tracker, sta
                         console_width: int = 100) -> dict[str, Any]:
     import redis.asyncio as aredis
 
-    from streamproc.state.keys import Keys
+    from streamproc.state.redis.keys import Keys
 
     topics = {k: tr.status.get(k, 0) for k in ("applied", "duplicate")}
     topics["rejected"] = sum(tr.dlq.values())
@@ -306,7 +317,7 @@ async def build_summary(args: argparse.Namespace, stack: Stack, tr: Tracker, sta
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m streamproc.demo", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m streamproc.tools.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--receipts", type=int, default=DEFAULT_RECEIPTS,
                    help=f"receipts to stream (default {DEFAULT_RECEIPTS:,})")
@@ -354,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                                     for w in stack.workers)
                           + f"  e.g.    streamproc balance C000001 --redis {stack.redis.url}"
                           f" --program {PROGRAM}\n"
-                          f"  stop:   python -m streamproc.devstack down --dir {run_dir}")
+                          f"  stop:   python -m streamproc.tools.devstack down --dir {run_dir}")
         else:
             with console.status("stopping workers, Kafka and Redis..."):
                 stack.stop()

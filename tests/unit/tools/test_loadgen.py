@@ -11,7 +11,7 @@ import orjson
 import pytest
 import yaml
 
-from streamproc.loadgen import (
+from streamproc.tools.loadgen import (
     MULTI_USE_CODES,
     SINGLE_USE_CODES,
     UNKNOWN_CODES,
@@ -27,7 +27,7 @@ from streamproc.loadgen import (
     write_jsonl,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROGRAM = ROOT / "examples" / "retail-chain.yaml"
 SMALL = LoadgenConfig(receipts=20_000, customers=3_000)
 WINDOW_START = dt.datetime.fromisoformat("2026-11-01T08:00:00+03:00")
@@ -420,7 +420,7 @@ def test_reference_engine_rejects_exactly_the_bad_messages() -> None:
         from streamproc.domain.receipt import parse_profile
         from streamproc.engine.processor import Processor
         from streamproc.engine.reference import ReferenceEngine
-        from streamproc.engine.store import MemoryState
+        from streamproc.state.memory import MemoryState
 
         program = load_program(PROGRAM)
         proc = Processor(program, ReferenceEngine(program))

@@ -10,7 +10,7 @@ import pytest
 
 from streamproc.cli import main
 
-GOLDEN = Path(__file__).parents[1] / "golden"
+GOLDEN = Path(__file__).parents[2] / "golden"
 
 
 def _expected_view(result: dict) -> dict:

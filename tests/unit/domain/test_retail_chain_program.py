@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "retail-chain.yaml"
+PROGRAM = Path(__file__).resolve().parents[3] / "examples" / "retail-chain.yaml"
 
 TYPES = {
     "percent_off": {"target", "percent_bps"},

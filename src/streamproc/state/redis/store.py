@@ -20,9 +20,9 @@ from streamproc.domain.program import Program
 from streamproc.domain.receipt import Profile, Receipt
 from streamproc.engine import timers
 from streamproc.engine.model import CustomerState, ReceiptRecord
-from streamproc.state.keys import Keys
+from streamproc.state.redis.keys import Keys
 
-LUA_DIR = resources.files("streamproc.state").joinpath("lua")
+LUA_DIR = resources.files("streamproc.state.redis").joinpath("lua")
 LUA_APPLY = LUA_DIR.joinpath("apply_batch.lua").read_text()
 LUA_LOAD = LUA_DIR.joinpath("load_batch.lua").read_text()
 

@@ -13,7 +13,7 @@ from rules_helpers import program_dict
 from streamproc.cli import main
 from streamproc.domain.program import ProgramError, load_program, program_from_dict
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SOURCE = "shop.yaml"
 TIERS = [{"name": "basic", "min_spend": 0, "rate_bps": 100},
          {"name": "silver", "min_spend": 1000, "rate_bps": 200}]

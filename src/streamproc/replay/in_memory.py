@@ -19,8 +19,8 @@ from streamproc.domain.program import Program
 from streamproc.domain.receipt import Reject, parse_profile
 from streamproc.engine import timers
 from streamproc.engine.processor import REJECTED, Outcome, Processor, SaleEngine
-from streamproc.engine.store import MemoryState
-from streamproc.report import RunReport
+from streamproc.replay.report import RunReport
+from streamproc.state.memory import MemoryState
 
 
 def read_messages(path: str | Path) -> Iterator[tuple[int, bytes]]:

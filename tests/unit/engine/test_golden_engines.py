@@ -16,9 +16,9 @@ from streamproc.domain.receipt import parse_profile
 from streamproc.engine import loader
 from streamproc.engine.fast import make_engine
 from streamproc.engine.processor import Processor
-from streamproc.engine.store import MemoryState
+from streamproc.state.memory import MemoryState
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 FIELDS = ("receipt_id", "status", "total", "discount", "redeemed", "paid", "accrued", "balance",
           "tier")
 

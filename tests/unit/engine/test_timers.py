@@ -14,7 +14,7 @@ from streamproc.domain.program import program_from_dict
 from streamproc.domain.timeutil import US_PER_DAY, parse_ts
 from streamproc.engine.reference import ReferenceEngine
 from streamproc.engine.timers import fire_due
-from streamproc.replay import Replay, Sinks
+from streamproc.replay.in_memory import Replay, Sinks
 
 # 10 % points, pending 5 days, then active 30 days; a notice 10 days before expiry
 DOC = program_dict(accrual=accrual(rate_bps=1000, activation_days=5, expiry_days=30),

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import orjson
 
-from streamproc.batching import BatchProcessor, InMessage, apply_profiles, fire_timers
 from streamproc.domain.program import Program
 from streamproc.engine.processor import SaleEngine
-from streamproc.replay import read_messages
-from streamproc.report import RunReport
-from streamproc.state.redis_store import RedisStore
+from streamproc.processing.batch import BatchProcessor, InMessage, apply_profiles, fire_timers
+from streamproc.replay.in_memory import read_messages
+from streamproc.replay.report import RunReport
+from streamproc.state.redis.store import RedisStore
 
 BATCH = 500
 
@@ -77,7 +77,7 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine) -
 def run_redis_replay(args: argparse.Namespace, program: Program, engine: SaleEngine) -> int:
     from rich.console import Console
 
-    from streamproc.commands.replay import print_summary
+    from streamproc.replay.summary import print_summary
 
     report = asyncio.run(_run(args, program, engine))
     if args.report:

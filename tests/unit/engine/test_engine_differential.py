@@ -23,7 +23,7 @@ from streamproc.engine.calc import SaleCalc, SaleContext
 from streamproc.engine.fast import load_fast_engine
 from streamproc.engine.processor import Processor
 from streamproc.engine.reference import ReferenceEngine
-from streamproc.engine.store import MemoryState
+from streamproc.state.memory import MemoryState
 
 SCALE = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly" else 1
 settings.register_profile("nightly", max_examples=20 * 100, deadline=None)
@@ -480,7 +480,7 @@ def test_many_line_records() -> None:
 
     from streamproc.domain.program import load_program
 
-    program = load_program(Path(__file__).resolve().parents[2] / "examples" / "retail-chain.yaml")
+    program = load_program(Path(__file__).resolve().parents[3] / "examples" / "retail-chain.yaml")
     ref, fast = ReferenceEngine(program), load_fast_engine(program)
     fast.rec_limit = 700  # the table is cleared (and rebuilt) several times a round
     cats = ["dairy/cheese", "alcohol/wine", "tobacco", "bakery", "pets/food", "Жcat"]

@@ -2,7 +2,7 @@
 
 Stdlib only (aiokafka is imported lazily by `create_topics`). See docs/local-stack.md.
 
-    python -m streamproc.devstack up|down|status [--dir .run/stack] [--kafka-port 9092] ...
+    python -m streamproc.tools.devstack up|down|status [--dir .run/stack] [--kafka-port 9092] ...
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCAL_DIR = Path(os.environ.get("STREAMPROC_DEPLOY_LOCAL", REPO_ROOT / "deploy" / "local"))
 KAFKA_LIBS = Path(os.environ.get("STREAMPROC_KAFKA_LIBS", LOCAL_DIR / "libs"))
 # Fast start on 2 cores; benchmarks override with a full JIT and a larger heap.
@@ -440,7 +440,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m streamproc.devstack", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m streamproc.tools.devstack", description=__doc__)
     add_arguments(p)
     return run(p.parse_args(argv))
 

@@ -1,4 +1,4 @@
-"""Pieces of `python -m streamproc.demo`: worker processes, the run tracker (counts, latency,
+"""Pieces of `python -m streamproc.tools.demo`: worker processes, the run tracker (counts, latency,
 samples over time), Prometheus scraping, and the tables, JSON and plot of the summary."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from streamproc.devstack import _die_with_parent, free_port
+from streamproc.tools.devstack import _die_with_parent, free_port
 
 # --------------------------------------------------------------------------- worker processes
 

@@ -12,7 +12,7 @@ from rules_helpers import Engine, at, line, program_dict
 
 from streamproc.domain.receipt import Reject, parse_profile
 from streamproc.engine.reference import ReferenceEngine
-from streamproc.replay import Replay
+from streamproc.replay.in_memory import Replay
 
 DELETE = object()  # `with_(path, DELETE)` removes the key
 

@@ -1,0 +1,1 @@
+"""A program over a receipts file: in memory or over the worker's Redis store, and its report."""

@@ -1,0 +1,1 @@
+"""Redis as the state store: keys, Lua scripts, the batch load and atomic apply."""

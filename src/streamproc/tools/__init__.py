@@ -1,0 +1,1 @@
+"""Developer tooling, never imported by the worker: local stack, load generator, demo."""
