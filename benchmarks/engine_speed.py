@@ -37,8 +37,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from streamproc.engine.decode import make_decoder
-from streamproc.engine.fast import make_engine
+from streamproc.engine.selection import make_decoder, make_engine
 from workload import LINE_COUNTS, Workload, load_workload
 
 

@@ -5,7 +5,7 @@
 One round = the whole workload (1000 receipts), so ops/s x 1000 = receipts/s. The compiled
 engine runs as `calc_sale` (one SaleCalc a receipt), `calc_batch`, `calc_flat` (flat
 `CalcBatch`, buffers reused) and `calc_decoded` (on `decode_batch`/`pack_contexts` C
-arrays); decoding runs through `engine.decode.make_decoder` (reference
+arrays); decoding runs through `engine.selection.make_decoder` (reference
 `domain.receipt.parse_receipt` vs compiled `_fastcalc.parse_receipt`). The ratio test reports
 compiled/reference for each receipt size (calc_sale and calc_flat) and checks the compiled
 engine is faster.
@@ -17,8 +17,7 @@ import time
 
 import pytest
 
-from streamproc.engine.decode import make_decoder
-from streamproc.engine.fast import make_engine
+from streamproc.engine.selection import make_decoder, make_engine
 from workload import Workload
 
 ENGINES = ["reference", "compiled"]

@@ -686,7 +686,7 @@ async def profile_batch_path(redis_url: str, msgs: Sequence[tuple[bytes | None, 
     """`BatchProcessor.process` over the messages in batches of BATCH against real Redis
     (compiled engine, no Kafka): once timed, once (fresh prefix) under cProfile."""
     from streamproc.domain.program import load_program
-    from streamproc.engine.fast import make_engine
+    from streamproc.engine.selection import make_engine
     from streamproc.processing.batch import BatchProcessor, InMessage
     from streamproc.state.redis.store import RedisStore
 

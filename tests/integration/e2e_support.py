@@ -16,7 +16,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamproc.domain.program import load_program
-from streamproc.engine.fast import make_engine
+from streamproc.engine.selection import make_engine
 from streamproc.replay.in_memory import Replay, Sinks, read_messages
 from streamproc.state.memory import MemoryState
 from streamproc.tools.devstack import free_port

@@ -11,8 +11,8 @@ import pytest
 
 from streamproc.domain.program import program_from_dict
 from streamproc.domain.receipt import parse_receipt
-from streamproc.engine.fast import make_engine
 from streamproc.engine.processor import Processor
+from streamproc.engine.selection import make_engine
 from streamproc.processing.batch import BatchProcessor, InMessage
 from streamproc.state.redis.store import Conflict, RedisStore
 

@@ -4,17 +4,22 @@ say plainly why not (exit 2: the program is refused; exit 3: the compiled engine
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamproc.domain.program import Program
+    from streamproc.engine.calc import SaleEngine
 
 EXIT_PROGRAM = 2
 EXIT_ENGINE = 3
 
 
-def load_program_and_engine(path: str, engine_name: str, who: str) -> tuple[Any, Any] | int:
+def load_program_and_engine(
+    path: str, engine_name: str, who: str
+) -> tuple[Program, SaleEngine] | int:
     """(program, engine), or the exit code after printing the reason to stderr."""
     from streamproc.domain.program import ProgramError, load_program
-    from streamproc.engine.fast import make_engine
-    from streamproc.engine.loader import CompiledEngineMissing
+    from streamproc.engine.selection import CompiledEngineMissing, make_engine
 
     try:
         program = load_program(path)

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from streamproc import __version__
-    from streamproc.engine.loader import compiled_engine_status
+    from streamproc.engine.selection import compiled_engine_status
 
     print(f"streamproc        {__version__}")
     print(f"python            {platform.python_version()}")

@@ -2,13 +2,17 @@
 
 `SaleContext` is the customer and global state a sale reads; `SaleCalc` is everything the
 calculation decides (spec section 5, steps 1-5 and 7). Applying it to state is the
-processor's job, so both engines feed the same bookkeeping.
+processor's job, so both engines feed the same bookkeeping. `SaleEngine` is what both engines
+offer the processor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
+
+from streamproc.domain.receipt import Receipt
 
 
 @dataclass(slots=True)
@@ -47,3 +51,11 @@ class SaleCalc:
     budget_exhausted: list[str] = field(default_factory=list)
     gave: list[str] = field(default_factory=list)
     """campaigns that gave something here (per-customer uses; offer use does not count)."""
+
+
+class SaleEngine(Protocol):
+    """A sale engine: the compiled `_fastcalc.FastEngine` or the `ReferenceEngine`."""
+
+    name: str
+
+    def calc_sale(self, receipt: Receipt, ctx: SaleContext) -> SaleCalc: ...

@@ -8,7 +8,7 @@ tier, returns, and the output records of section 6.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -21,7 +21,7 @@ from streamproc.domain.receipt import (
 )
 from streamproc.domain.timeutil import US_PER_DAY
 from streamproc.engine import ledger
-from streamproc.engine.calc import SaleCalc, SaleContext
+from streamproc.engine.calc import SaleCalc, SaleContext, SaleEngine
 from streamproc.engine.model import (
     KIND_REFUND,
     CustomerState,
@@ -32,12 +32,6 @@ from streamproc.engine.model import (
 from streamproc.engine.stateview import StateView
 
 APPLIED, DUPLICATE, REJECTED = "applied", "duplicate", "rejected"
-
-
-class SaleEngine(Protocol):
-    name: str
-
-    def calc_sale(self, receipt: Receipt, ctx: SaleContext) -> SaleCalc: ...
 
 
 @dataclass(slots=True)
@@ -66,7 +60,7 @@ class Processor:
     """Applies receipts to a `StateView` with a given sale engine."""
 
     def __init__(self, program: Program, engine: SaleEngine) -> None:
-        from streamproc.engine.decode import make_decoder
+        from streamproc.engine.selection import make_decoder
 
         self.program = program
         self.engine = engine

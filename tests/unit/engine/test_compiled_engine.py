@@ -9,15 +9,15 @@ import types
 
 import pytest
 
-from streamproc.engine import loader
+from streamproc.engine import selection
 
 
 def test_fastcalc_is_a_compiled_extension() -> None:
-    mod = loader.load_fastcalc()  # raises CompiledEngineMissing when not built
+    mod = selection.load_fastcalc()  # raises CompiledEngineMissing when not built
     assert mod.__name__ == "streamproc._fastcalc"
     assert mod.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)), mod.__file__
     assert isinstance(mod.__spec__.loader, importlib.machinery.ExtensionFileLoader)
-    ok, detail = loader.compiled_engine_status()
+    ok, detail = selection.compiled_engine_status()
     assert ok, detail
     assert detail == mod.__file__
 
@@ -25,11 +25,11 @@ def test_fastcalc_is_a_compiled_extension() -> None:
 def test_status_reports_missing_when_import_is_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
     # sys.modules[name] = None makes `import name` raise ImportError (ModuleNotFoundError).
     monkeypatch.setitem(sys.modules, "streamproc._fastcalc", None)
-    ok, detail = loader.compiled_engine_status()
+    ok, detail = selection.compiled_engine_status()
     assert not ok
     assert "not built" in detail and "make build" in detail
-    with pytest.raises(loader.CompiledEngineMissing):
-        loader.load_fastcalc()
+    with pytest.raises(selection.CompiledEngineMissing):
+        selection.load_fastcalc()
 
 
 def test_status_reports_missing_when_only_python_source_loads(
@@ -39,7 +39,7 @@ def test_status_reports_missing_when_only_python_source_loads(
     fake = types.ModuleType("streamproc._fastcalc")
     fake.__file__ = "/somewhere/streamproc/_fastcalc.py"
     monkeypatch.setitem(sys.modules, "streamproc._fastcalc", fake)
-    ok, detail = loader.compiled_engine_status()
+    ok, detail = selection.compiled_engine_status()
     assert not ok and "not a compiled extension" in detail
 
 
@@ -52,5 +52,5 @@ def test_status_reports_missing_when_import_raises(monkeypatch: pytest.MonkeyPat
         return real_import_module(name, package)
 
     monkeypatch.setattr(importlib, "import_module", blocked)
-    ok, detail = loader.compiled_engine_status()
+    ok, detail = selection.compiled_engine_status()
     assert not ok and "simulated" in detail

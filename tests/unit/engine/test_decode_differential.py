@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from streamproc.domain import receipt as ref
 from streamproc.domain.receipt import Line, Receipt, Reject
-from streamproc.engine.decode import DECODER_NAMES, make_decoder, make_validator
+from streamproc.engine.selection import DECODER_NAMES, make_decoder, make_validator
 
 SCALE = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly" else 1
 SETTINGS = {

@@ -20,9 +20,9 @@ from streamproc._fastcalc import receipt_from_obj as compiled_receipt_from_obj
 from streamproc.domain.program import program_from_dict
 from streamproc.domain.receipt import Profile, receipt_from_obj
 from streamproc.engine.calc import SaleCalc, SaleContext
-from streamproc.engine.fast import load_fast_engine
 from streamproc.engine.processor import Processor
 from streamproc.engine.reference import ReferenceEngine
+from streamproc.engine.selection import load_fast_engine
 from streamproc.state.memory import MemoryState
 
 SCALE = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "nightly" else 1

@@ -13,9 +13,9 @@ import pytest
 
 from streamproc.domain.program import load_program
 from streamproc.domain.receipt import parse_profile
-from streamproc.engine import loader
-from streamproc.engine.fast import make_engine
+from streamproc.engine import selection
 from streamproc.engine.processor import Processor
+from streamproc.engine.selection import make_engine
 from streamproc.state.memory import MemoryState
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
@@ -65,7 +65,7 @@ def test_golden(example: str, engine_name: str) -> None:
 
 
 def test_compiled_engine_is_the_extension() -> None:
-    mod = loader.load_fastcalc()  # raises CompiledEngineMissing when not built
+    mod = selection.load_fastcalc()  # raises CompiledEngineMissing when not built
     assert mod.COMPILED is True
     program = load_program(GOLDEN / "program.yaml")
     engine = make_engine(program)
@@ -84,11 +84,11 @@ def test_make_engine_refuses_unknown_names() -> None:
 def test_load_fast_engine_never_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from streamproc.engine.fast import load_fast_engine
+    from streamproc.engine.selection import load_fast_engine
 
     monkeypatch.setitem(sys.modules, "streamproc._fastcalc", None)
     program = load_program(GOLDEN / "program.yaml")
-    with pytest.raises(loader.CompiledEngineMissing):
+    with pytest.raises(selection.CompiledEngineMissing):
         load_fast_engine(program)
-    with pytest.raises(loader.CompiledEngineMissing):
+    with pytest.raises(selection.CompiledEngineMissing):
         make_engine(program)
