@@ -17,7 +17,7 @@ endif
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py src/streamproc/_fastcalc.pyx $(STAMP_FORCE)
+$(STAMP): pyproject.toml setup.py src/streamproc/_fastcalc.pyx $(wildcard src/streamproc/_fc_*.pxi) $(STAMP_FORCE)
 	$(PYTHON) -m pip install -q "setuptools>=68" wheel "Cython>=3.0"
 	$(PYTHON) -m pip install -q --no-build-isolation -e ".[dev]"
 	@mkdir -p $(dir $@) && touch $@

@@ -5,6 +5,7 @@ from collections.abc import Iterable, Iterator
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt
 from streamproc.engine.calc import SaleCalc, SaleContext
+from streamproc.engine.model import CustomerState
 from streamproc.engine.plan import Plan
 
 COMPILED: bool
@@ -90,3 +91,7 @@ class CalcView:
 
 def receipt_from_obj(obj: object) -> Receipt: ...
 def parse_receipt(raw: bytes | str) -> Receipt: ...
+
+# customer state format (_fc_state.pxi): the same bytes as streamproc.engine.stateformat
+def encode_state(st: CustomerState) -> bytes: ...
+def decode_state(customer_id: str, blob: bytes) -> CustomerState: ...

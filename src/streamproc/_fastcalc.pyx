@@ -2658,3 +2658,6 @@ def parse_receipt(raw):
     if r is None:
         return _py_receipt_from_obj(obj)
     return r
+
+
+include "_fc_state.pxi"

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from streamproc import loadgen as lg
+    from streamproc.tools import loadgen as lg
 
     console = Console(stderr=True)
     if not (args.out or args.customers_out or args.kafka):

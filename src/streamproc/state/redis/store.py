@@ -20,11 +20,13 @@ from streamproc.domain.program import Program
 from streamproc.domain.receipt import Profile, Receipt
 from streamproc.engine import timers
 from streamproc.engine.model import CustomerState, ReceiptRecord
+from streamproc.engine.stateformat import state_codec
 from streamproc.state.redis.keys import Keys
 
 LUA_DIR = resources.files("streamproc.state.redis").joinpath("lua")
 LUA_APPLY = LUA_DIR.joinpath("apply_batch.lua").read_text()
 LUA_LOAD = LUA_DIR.joinpath("load_batch.lua").read_text()
+encode_state, decode_state = state_codec()  # a customer's blob: docs/state-model.md
 
 
 class Conflict(Exception):
@@ -73,7 +75,7 @@ class BatchView:
         if blob is None:
             self.loaded_version[cid] = 0
             return
-        st = CustomerState.from_obj(cid, orjson.loads(blob))
+        st = decode_state(cid, blob)
         st.version = int(version or 0)
         self.customers[cid] = st
         self.loaded_version[cid] = st.version
@@ -207,7 +209,7 @@ class RedisStore:
             old = view.loaded_version.get(cid, 0)
             st.version = old + 1
             keys.append(k.customer(cid))
-            blobs.append(orjson.dumps(st.to_obj()))
+            blobs.append(encode_state(st))
             cv.append([str(old), str(st.version)])
             due = timers.next_due(st, self.program)
             tm.append([cid, "" if due is None else str(due)])
@@ -279,7 +281,7 @@ def read_customer(url: str, cid: str, prefix: str = "sp") -> CustomerState | Non
         client.close()
     if s is None:
         return None
-    st = CustomerState.from_obj(cid, orjson.loads(s))
+    st = decode_state(cid, s)
     st.version = int(v)
     return st
 
