@@ -15,6 +15,9 @@ from streamproc import __version__
 COMMAND_MODULES = (
     "info",
     "check",
+    "schema",
+    "whatif",
+    "explain",
     "replay",
     "worker",
     "balance",

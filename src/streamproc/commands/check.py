@@ -1,4 +1,5 @@
-"""`streamproc check PROGRAM`: validate a program file and show what it holds."""
+"""`streamproc check PROGRAM` (or `--program PROGRAM`): validate a program file and show, in
+business terms, what each campaign gives; warnings never fail the check, errors do (exit 2)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,24 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="validate a program file and list its campaigns")
-    p.add_argument("program", help="the program file (YAML or JSON)")
+    p = sub.add_parser("check", help="validate a program file and show its campaigns in "
+                       "business terms")
+    p.add_argument("program", nargs="?", help="the program file (YAML or JSON)")
+    p.add_argument("--program", dest="program_opt", metavar="PROGRAM",
+                   help="the program file (same as the positional argument)")
+    p.add_argument("--at", help="date or timestamp the window warnings are judged at "
+                   "(default: now)")
     p.set_defaults(func=run)
+
+
+def _now_us(at: str | None, program) -> int:
+    import time
+
+    from streamproc.domain.timeutil import parse_program_time
+
+    if at is None:
+        return time.time_ns() // 1000
+    return parse_program_time(at, program.tz)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,51 +33,51 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from streamproc.domain.program import STAGE_A_TYPES, STAGE_B_TYPES, ProgramError, load_program
+    from streamproc.domain.program_describe import (
+        campaign_value,
+        conditions_text,
+        place_errors,
+        program_text,
+        program_warnings,
+        window_text,
+    )
 
+    path = args.program or args.program_opt
+    if not path or (args.program and args.program_opt and args.program != args.program_opt):
+        print("check: give one program file, as PROGRAM or --program PROGRAM", file=sys.stderr)
+        return 2
     try:
-        prog = load_program(args.program)
+        prog = load_program(path)
     except ProgramError as exc:
         print(f"program refused: {len(exc.errors)} error(s)", file=sys.stderr)
-        for e in exc.errors:
-            print(f"  {e}", file=sys.stderr)
+        for f in place_errors(path, exc.errors):
+            print(f"  {f}", file=sys.stderr)
         return 2
-    console = Console()
-    console.print(f"[bold]{prog.id}[/] ({args.program}) timezone {prog.timezone}: OK")
-    tiers = ", ".join(f"{t.name}≥{t.min_spend} @{t.rate_bps}bps" for t in prog.tiers) or \
-        f"flat {prog.rate_bps}bps"
-    console.print(f"accrual: {tiers}; activation {prog.activation_days}d, expiry "
-                  f"{prog.expiry_days or 'never'}; redemption ≤{prog.max_share_bps}bps, "
-                  f"min payable {prog.min_payable}")
-    table = Table(title=f"{len(prog.campaigns)} campaigns, in calculation order")
-    for col in ("stage", "priority", "id", "type", "exclusive", "conditions"):
-        table.add_column(col)
+    try:
+        now = _now_us(args.at, prog)
+    except ValueError:
+        print(f"check: --at {args.at!r} is not a date or timestamp", file=sys.stderr)
+        return 2
+    console = Console(width=max(Console().width, 160))
+    console.print(f"[bold]{prog.id}[/] ({path}) timezone {prog.timezone}: OK")
+    for line in program_text(prog):
+        console.print(f"  {line}")
+    table = Table(title=f"{len(prog.campaigns)} campaigns, in calculation order "
+                  "(money in major units)")
+    for col in ("stage", "prio", "id", "gives", "when", "conditions"):
+        table.add_column(col, overflow="fold")
 
     def stage(t: str) -> str:
         return "A" if t in STAGE_A_TYPES else "B" if t in STAGE_B_TYPES else "points"
 
     for c in sorted(prog.campaigns, key=lambda c: ({"A": 0, "B": 1, "points": 2}[stage(c.type)],
                                                    -c.priority, c.id)):
-        cond = []
-        if c.schedule:
-            cond.append("schedule")
-        if c.active_from_us or c.active_until_us:
-            cond.append("active window")
-        if c.stores:
-            cond.append(f"{len(c.stores)} stores")
-        if c.coupon_codes:
-            cond.append("coupon" + (" single-use" if c.single_use else ""))
-        if c.budget is not None:
-            cond.append(f"budget {c.budget}")
-        if c.per_customer is not None:
-            cond.append(f"≤{c.per_customer}/customer")
-        if c.per_receipt is not None:
-            cond.append(f"≤{c.per_receipt}/receipt")
-        if c.holdout_bps:
-            cond.append(f"holdout {c.holdout_bps}bps")
-        a = c.audience
-        if a.tiers or a.segments or a.first_purchase or a.birthday_window_days is not None:
-            cond.append("audience")
-        table.add_row(stage(c.type), str(c.priority), c.id, c.type,
-                      "yes" if c.exclusive else "", ", ".join(cond))
+        gives = campaign_value(c) + (" (exclusive)" if c.exclusive else "")
+        table.add_row(stage(c.type), str(c.priority), c.id, gives, window_text(c, prog),
+                      conditions_text(c, prog))
     console.print(table)
+    warnings = program_warnings(prog, path, now)
+    for w in warnings:
+        console.print(f"[yellow]warning[/]: {w}", highlight=False)
+    console.print(f"{len(prog.campaigns)} campaigns, 0 errors, {len(warnings)} warning(s)")
     return 0
