@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "balance",
     "loadgen",
     "stack",
+    "quote_server",
 )
 
 

@@ -50,20 +50,21 @@ def _kind(f: Field[Any]) -> Callable[[str], Any]:
     return {"int": int, "float": float}.get(str(f.type), str)
 
 
-def add_worker_flags(p: argparse.ArgumentParser) -> None:
-    for f in fields(WorkerSettings):
+def add_worker_flags(p: argparse.ArgumentParser, cls: type = WorkerSettings) -> None:
+    """A flag per field of `cls` (the worker's settings, or another command's own)."""
+    for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
         env = "STREAMPROC_" + f.name.upper()
         p.add_argument(flag, type=_kind(f), default=None,
                        help=f"(env {env}, default {f.default!r})")
 
 
-def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = None
-                  ) -> WorkerSettings:
-    """Flags first, then STREAMPROC_* variables, then defaults."""
+def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = None,
+                  cls: type = WorkerSettings) -> Any:
+    """Flags first, then STREAMPROC_* variables, then defaults (a `cls`, WorkerSettings)."""
     env = os.environ if environ is None else environ
     values = {}
-    for f in fields(WorkerSettings):
+    for f in fields(cls):
         v = getattr(args, f.name, None)
         if v is None:
             raw = env.get("STREAMPROC_" + f.name.upper())
@@ -71,4 +72,12 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str] | None = Non
                 v = _kind(f)(raw)
         if v is not None:
             values[f.name] = v
-    return WorkerSettings(**values)
+    return cls(**values)
+
+
+def redis_url(s: WorkerSettings) -> str:
+    """The Redis URL with `redis_password` in it when the URL carries none (worker, quotes)."""
+    if s.redis_password and "@" not in s.redis.split("//", 1)[-1]:
+        scheme, rest = s.redis.split("//", 1)
+        return f"{scheme}//:{s.redis_password}@{rest}"
+    return s.redis

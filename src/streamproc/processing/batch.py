@@ -113,6 +113,26 @@ class BatchProcessor:
         self.replay_clock: int | None = 0 if replay_clock else None
 
     async def process(self, msgs: Sequence[InMessage]) -> BatchOutput:
+        parsed, receipts = self._parse(msgs)
+        out = BatchOutput()
+        outcomes = await self._compute_and_commit(parsed, receipts, out)
+        self._render(parsed, outcomes, out)
+        return out
+
+    async def preview(self, msgs: Sequence[InMessage]) -> BatchOutput:
+        """What `process` would produce for `msgs` from the current state, writing nothing:
+        the same load and computation on a view that is then dropped (the quote API). One
+        attempt: a Redis error is raised to the caller, which answers rather than waits."""
+        parsed, receipts = self._parse(msgs)
+        out = BatchOutput()
+        if receipts:
+            _, outcomes, _ = await self._compute(parsed, receipts, out, timers=False)
+        else:  # every message failed to decode: nothing to load
+            outcomes = [self.processor.rejected(rej, m.value) for m, _, rej in parsed]
+        self._render(parsed, outcomes, out)
+        return out
+
+    def _parse(self, msgs: Sequence[InMessage]):
         parsed: list[tuple[InMessage, Receipt | None, Reject | None]] = []
         decode = self.processor.decode
         for m in msgs:
@@ -120,31 +140,32 @@ class BatchProcessor:
                 parsed.append((m, decode(m.value), None))
             except Reject as rej:
                 parsed.append((m, None, rej))
-        receipts = [r for _, r, _ in parsed if r is not None]
-        out = BatchOutput()
-        outcomes = await self._compute_and_commit(parsed, receipts, out)
-        self._render(parsed, outcomes, out)
-        return out
+        return parsed, [r for _, r, _ in parsed if r is not None]
+
+    async def _compute(self, parsed, receipts, out: BatchOutput, timers: bool = True):
+        """Load the state the batch touches and compute every message on it (no write)."""
+        t0 = time.perf_counter()
+        view = await self.store.load(receipts)
+        out.redis_seconds += time.perf_counter() - t0
+        outcomes = []
+        timers_in_batch = _BatchTimers(self, view) \
+            if timers and self.replay_clock is not None else None
+        for m, r, rej in parsed:
+            if r is None:
+                outcomes.append(self.processor.rejected(rej, m.value))
+            else:
+                o = self.processor.process(r, view, m.value, m.origin)
+                outcomes.append(o)
+                if timers_in_batch is not None:
+                    timers_in_batch.after(o, view)
+        return view, outcomes, timers_in_batch
 
     async def _compute_and_commit(self, parsed, receipts, out: BatchOutput) -> list[Outcome]:
         started = time.monotonic()
         delay = 0.05
         while True:
             try:
-                t0 = time.perf_counter()
-                view = await self.store.load(receipts)
-                out.redis_seconds += time.perf_counter() - t0
-                outcomes = []
-                timers_in_batch = _BatchTimers(self, view) if self.replay_clock is not None \
-                    else None
-                for m, r, rej in parsed:
-                    if r is None:
-                        outcomes.append(self.processor.rejected(rej, m.value))
-                    else:
-                        o = self.processor.process(r, view, m.value, m.origin)
-                        outcomes.append(o)
-                        if timers_in_batch is not None:
-                            timers_in_batch.after(o, view)
+                view, outcomes, timers_in_batch = await self._compute(parsed, receipts, out)
                 if timers_in_batch is not None:
                     out.timer_events = timers_in_batch.records
                 t0 = time.perf_counter()

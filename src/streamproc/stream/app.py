@@ -22,7 +22,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from streamproc import __version__
-from streamproc.config import WorkerSettings
+from streamproc.config import WorkerSettings, redis_url
 from streamproc.domain.program import Program
 from streamproc.engine.processor import SaleEngine
 from streamproc.observability.http import make_app, parse_addr, serve
@@ -72,13 +72,6 @@ def _faust_credentials(s: WorkerSettings) -> Any:
     return None
 
 
-def _redis_url(s: WorkerSettings) -> str:
-    if s.redis_password and "@" not in s.redis.split("//", 1)[-1]:
-        scheme, rest = s.redis.split("//", 1)
-        return f"{scheme}//:{s.redis_password}@{rest}"
-    return s.redis
-
-
 class Worker:
     """Everything one worker process holds: the app, the store, the producer, the metrics."""
 
@@ -88,7 +81,7 @@ class Worker:
         self.engine = engine
         self.metrics = LoyaltyMetrics()
         self.metrics.set_worker_info(__version__, engine.name)
-        self.store = RedisStore(_redis_url(settings), program, prefix=settings.redis_prefix,
+        self.store = RedisStore(redis_url(settings), program, prefix=settings.redis_prefix,
                                 output_ttl_s=settings.output_ttl_s)
         self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics)
         self.producer: AIOKafkaProducer | None = None

@@ -1,0 +1,68 @@
+"""One quote: the result the stream would give a receipt now, computed by the stream's own code.
+
+A quote is `BatchProcessor.preview` of a one-message batch: the store's load (the same Lua call
+and state format as the worker), the same processor and engine, on a view that is dropped
+afterwards. Nothing is written to Redis; the apply script is never called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import orjson
+import redis.exceptions as rexc
+
+from streamproc.domain.program import Program
+from streamproc.engine.processor import REJECTED, SaleEngine
+from streamproc.processing.batch import TRANSIENT_REDIS, BatchProcessor, InMessage
+from streamproc.state.redis.store import RedisStore
+
+QUOTE_TOPIC = "quote"  # a quote's origin never equals a stream message's: no redelivery path
+
+
+class Unavailable(Exception):
+    """Redis did not answer in time or failed: the quote cannot be computed now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    http_status: int  # 200: a result (applied or duplicate); 422: the receipt is rejected
+    body: bytes
+    status: str  # applied, duplicate or rejected
+    redis_seconds: float
+
+
+class QuoteService:
+    """Computes quotes against one Redis; holds no state of its own between quotes."""
+
+    def __init__(self, program: Program, engine: SaleEngine, store: RedisStore,
+                 timeout_s: float = 0.25) -> None:
+        self.store = store
+        self.batch = BatchProcessor(program, engine, store)
+        self.timeout_s = timeout_s
+
+    async def quote(self, raw: bytes) -> Answer:
+        msg = InMessage(QUOTE_TOPIC, -1, -1, None, raw)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                out = await self.batch.preview([msg])
+        except (TimeoutError, rexc.RedisError, *TRANSIENT_REDIS) as exc:
+            raise Unavailable(exc.__class__.__name__) from exc
+        (o,) = out.outcomes
+        if o.status == REJECTED:
+            rej = o.reject or {}
+            body = orjson.dumps({"reason": rej.get("reason"), "detail": rej.get("detail")})
+            return Answer(422, body, o.status, out.redis_seconds)
+        return Answer(200, o.result_json(), o.status, out.redis_seconds)
+
+    async def ready(self, timeout_s: float = 1.0) -> bool:
+        """Redis answers a PING within `timeout_s`."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self.store.ping()
+        except (TimeoutError, rexc.RedisError, *TRANSIENT_REDIS):
+            return False
+
+    async def close(self) -> None:
+        await self.store.close()
