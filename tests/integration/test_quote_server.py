@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from quote_support import QuoteServer, raw_request, request, write_tokens
 
 from streamproc.domain.program import load_program
-from streamproc.engine.fast import make_engine
+from streamproc.engine.selection import make_engine
 from streamproc.processing.batch import BatchProcessor, InMessage
 from streamproc.state.redis.store import RedisStore
 from streamproc.tools.devstack import free_port
