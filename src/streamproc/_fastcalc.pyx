@@ -2380,10 +2380,16 @@ DEF MAX_QTY = 100000
 DEF MAX_UNIT_PRICE = 10000000000
 DEF MAX_COUPONS = 20
 DEF MAX_ID = 64
+DEF MAX_TEXT = 256
+DEF MAX_SAFE_INT = 9007199254740991
+DEF TS_MIN_US = 946684800000000
+DEF TS_MAX_US = 4102444800000000
 
 if (_receipt_mod.MAX_LINES, _receipt_mod.MAX_QTY, _receipt_mod.MAX_UNIT_PRICE,
-        _receipt_mod.MAX_COUPONS, _receipt_mod.MAX_ID) != (
-        MAX_LINES, MAX_QTY, MAX_UNIT_PRICE, MAX_COUPONS, MAX_ID):
+        _receipt_mod.MAX_COUPONS, _receipt_mod.MAX_ID, _receipt_mod.MAX_TEXT,
+        _receipt_mod.MAX_SAFE_INT, _receipt_mod.TS_MIN_US, _receipt_mod.TS_MAX_US) != (
+        MAX_LINES, MAX_QTY, MAX_UNIT_PRICE, MAX_COUPONS, MAX_ID, MAX_TEXT, MAX_SAFE_INT,
+        TS_MIN_US, TS_MAX_US):
     raise ImportError("receipt limits changed: update streamproc._fastcalc")
 _R_FIELDS = ("receipt_id", "ts_us", "ts", "lines", "customer_id", "store_id", "kind", "redeem",
              "coupons", "original_receipt_id")
@@ -2434,11 +2440,13 @@ cdef int _fast_ts(str ts, int64_t *out) except -1:
     """`YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|±HH:MM)` to epoch microseconds; 0 for any other text.
 
     Returns 1 only for text that `datetime.fromisoformat` reads with an offset, to the same
-    instant; anything else (other spellings, invalid dates) returns 0 for the Python path.
+    instant, inside the receipt window (the instant and the wall-clock time as written);
+    anything else (other spellings, invalid dates, out of the window) returns 0 for the
+    Python path.
     """
     cdef Py_ssize_t n = PyUnicode_GET_LENGTH(ts)
     cdef const unsigned char *s
-    cdef int64_t y, mo, d, h, mi, sec, frac = 0, oh, om, off, dim
+    cdef int64_t y, mo, d, h, mi, sec, frac = 0, oh, om, off, dim, wall
     cdef int p, nf, k
     if n < 20 or n > 32 or PyUnicode_KIND(ts) != PyUnicode_1BYTE_KIND:
         return 0
@@ -2483,9 +2491,9 @@ cdef int _fast_ts(str ts, int64_t *out) except -1:
             off = -off
     else:
         return 0
-    out[0] = ((_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off)
-              * 1000000 + frac)
-    return 1
+    wall = (_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) * 1000000 + frac
+    out[0] = wall - off * 1000000
+    return (TS_MIN_US <= wall < TS_MAX_US) and (TS_MIN_US <= out[0] < TS_MAX_US)
 
 
 cdef inline bint _is_id(object v) noexcept:
@@ -2497,7 +2505,11 @@ cdef inline bint _is_id(object v) noexcept:
 
 
 cdef inline bint _is_text(object v) noexcept:
-    return type(v) is str and PyUnicode_GET_LENGTH(v) > 0
+    cdef Py_ssize_t n
+    if type(v) is not str:
+        return False
+    n = PyUnicode_GET_LENGTH(v)
+    return 1 <= n <= MAX_TEXT
 
 
 cdef inline bint _int_range(object v, int64_t lo, int64_t hi, int64_t *out) except -1:
@@ -2524,7 +2536,7 @@ cdef object _fast_receipt(object obj):
     cdef dict d
     cdef list lines_raw, lines
     cdef Py_ssize_t n, i
-    cdef int64_t ts_us, v, prev = 0
+    cdef int64_t ts_us, v, prev = 0, total = 0, q
     cdef bint sale, ordered = True
     cdef fp_key *keys = NULL
     if type(obj) is not dict:
@@ -2537,10 +2549,11 @@ cdef object _fast_receipt(object obj):
     if type(ts) is not str or not _fast_ts(<str>ts, &ts_us):
         return None
     customer_id = d.get("customer_id")
-    if customer_id is not None and not _is_text(customer_id):
+    if customer_id is not None and not _is_id(customer_id):
         return None
     store_id = d.get("store_id")
-    if store_id is not None and type(store_id) is not str:
+    if store_id is not None and (type(store_id) is not str
+                                 or PyUnicode_GET_LENGTH(store_id) > MAX_ID):
         return None
     kind = d.get("kind", "sale")
     if type(kind) is not str:
@@ -2565,7 +2578,7 @@ cdef object _fast_receipt(object obj):
     redeem = d.get("redeem", 0)
     if redeem is None:
         redeem = 0
-    if type(redeem) is not int or redeem < 0:
+    if not _int_range(redeem, 0, MAX_SAFE_INT, &v):
         return None
     coupons = d.get("coupons")
     if coupons is None or (type(coupons) is list and not coupons):
@@ -2589,7 +2602,7 @@ cdef object _fast_receipt(object obj):
                 return None
             ln = <dict>lo
             line_no = ln.get("line_no")
-            if not _int_range(line_no, -I64_MAX, I64_MAX, &v):
+            if not _int_range(line_no, -MAX_SAFE_INT, MAX_SAFE_INT, &v):
                 return None
             keys[i].key = v
             keys[i].idx = <int32_t>i
@@ -2597,7 +2610,7 @@ cdef object _fast_receipt(object obj):
                 ordered = False
             prev = v
             qty = ln.get("qty")
-            if not _int_range(qty, 1, MAX_QTY, &v):
+            if not _int_range(qty, 1, MAX_QTY, &q):
                 return None
             line = _alloc(_line_type)
             _set(line, L_LINE_NO, line_no)
@@ -2609,6 +2622,7 @@ cdef object _fast_receipt(object obj):
                 if not _is_text(sku) or not _is_text(cat) or \
                         not _int_range(price, 0, MAX_UNIT_PRICE, &v):
                     return None
+                total += q * v  # <= 500 * 10^15: no overflow
                 _set(line, L_SKU, _intern(sku))  # canonical objects: the engine finds
                 _set(line, L_CAT, _intern(cat))  # the line record by their addresses
                 _set(line, L_PRICE, price)
@@ -2617,6 +2631,8 @@ cdef object _fast_receipt(object obj):
                 _set(line, L_CAT, _empty_str)
                 _set(line, L_PRICE, _zero)
             lines[i] = line
+        if total > MAX_SAFE_INT:
+            return None
         if not ordered:
             fp_sort_keys(keys, <int>n)
             for i in range(1, n):

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
-import yaml
-
+from streamproc.domain.program_file import ProgramFileError, quote, read_program_doc
+from streamproc.domain.receipt import MAX_SAFE_INT
 from streamproc.domain.timeutil import DAY_NAMES, US_PER_DAY, parse_program_time
+
+MAX_DAYS = 3650  # every day count: ten years, far past any loyalty rule, far from overflow
 
 STAGE_A_TYPES = ("percent_off", "amount_off", "fixed_price", "n_for_m", "bundle")
 STAGE_B_TYPES = ("threshold_discount",)
@@ -221,13 +222,9 @@ def load_program(path: str | Path) -> Program:
     """Read a YAML or JSON program file and validate it; raise ProgramError naming the file."""
     p = Path(path)
     try:
-        text = p.read_bytes()
-    except OSError as exc:
-        raise ProgramError([f"{p}: cannot read program file: {exc.strerror}"]) from None
-    try:
-        doc = orjson.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
-        raise ProgramError([f"{p}: not valid YAML/JSON: {exc}"]) from None
+        doc = read_program_doc(p)
+    except ProgramFileError as exc:
+        raise ProgramError([str(exc)]) from None
     return program_from_dict(doc, source=str(p))
 
 
@@ -243,6 +240,7 @@ class _Loader:
     # error helpers -------------------------------------------------------
     def err(self, where: str | None, fld: str, msg: str) -> None:
         scope = f"campaign '{where}'" if where else "program"
+        fld = fld if len(fld) <= 80 else fld[:80] + "..."
         self.errors.append(f"{self.source}: {scope}: field '{fld}': {msg}")
 
     def keys(self, obj: dict, allowed: set[str], where: str | None, prefix: str) -> None:
@@ -254,6 +252,8 @@ class _Loader:
         self, obj: dict, key: str, where: str | None, prefix: str = "", *, lo: int = 0,
         hi: int | None = None, default: Any = ..., nullable: bool = False,
     ) -> Any:
+        """An integer in lo..hi (hi: 2^53 - 1 unless given, what JSON consumers read exactly)."""
+        hi = MAX_SAFE_INT if hi is None else hi
         if key not in obj or (obj[key] is None and not nullable):
             if default is ...:
                 self.err(where, prefix + key, "missing")
@@ -263,18 +263,17 @@ class _Loader:
         if v is None and nullable:
             return None
         if not isinstance(v, int) or isinstance(v, bool):
-            self.err(where, prefix + key, f"must be an integer, got {v!r}")
+            self.err(where, prefix + key, f"must be an integer, got {quote(v)}")
             return lo
-        if v < lo or (hi is not None and v > hi):
-            rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-            self.err(where, prefix + key, f"{v} is out of range ({rng})")
+        if v < lo or v > hi:
+            self.err(where, prefix + key, f"{quote(v)} is out of range ({lo}..{hi})")
             return lo
         return v
 
     def bool_(self, obj: dict, key: str, where: str | None, prefix: str, default: bool) -> bool:
         v = obj.get(key, default)
         if not isinstance(v, bool):
-            self.err(where, prefix + key, f"must be true or false, got {v!r}")
+            self.err(where, prefix + key, f"must be true or false, got {quote(v)}")
             return default
         return v
 
@@ -319,7 +318,7 @@ class _Loader:
         try:
             tz = ZoneInfo(str(tzname))
         except (ZoneInfoNotFoundError, ValueError):
-            self.err(None, "program.timezone", f"unknown timezone {tzname!r}")
+            self.err(None, "program.timezone", f"unknown timezone {quote(tzname)}")
             tz = ZoneInfo("UTC")
         accrual = self.dict_(prog, "accrual", None, "program.") or {}
         self.keys(accrual, {"rate_bps", "on_redeemed", "activation_days", "expiry_days"},
@@ -327,8 +326,9 @@ class _Loader:
         pa = "program.accrual."
         rate = self.int_(accrual, "rate_bps", None, pa, hi=10_000, default=0)
         on_redeemed = self.bool_(accrual, "on_redeemed", None, pa, False)
-        act_days = self.int_(accrual, "activation_days", None, pa, default=0)
-        exp_days = self.int_(accrual, "expiry_days", None, pa, lo=1, default=None, nullable=True)
+        act_days = self.int_(accrual, "activation_days", None, pa, hi=MAX_DAYS, default=0)
+        exp_days = self.int_(accrual, "expiry_days", None, pa, lo=1, hi=MAX_DAYS, default=None,
+                             nullable=True)
         red = self.dict_(prog, "redemption", None, "program.") or {}
         pr = "program.redemption."
         self.keys(red, {"max_share_bps", "min_payable"}, None, pr)
@@ -339,11 +339,12 @@ class _Loader:
         mld = self.int_(prog, "max_line_discount_bps", None, "program.", hi=10_000, default=10_000)
         returns = self.dict_(prog, "returns", None, "program.") or {}
         self.keys(returns, {"window_days"}, None, "program.returns.")
-        window = self.int_(returns, "window_days", None, "program.returns.", default=30)
+        window = self.int_(returns, "window_days", None, "program.returns.", hi=MAX_DAYS,
+                           default=30)
         notify = self.dict_(prog, "notify", None, "program.") or {}
         self.keys(notify, {"expiring_days_before"}, None, "program.notify.")
         notify_days = self.int_(notify, "expiring_days_before", None, "program.notify.",
-                                lo=1, default=None, nullable=True)
+                                lo=1, hi=MAX_DAYS, default=None, nullable=True)
         tier_names = {t.name for t in tiers}
         campaigns = self.load_campaigns(doc.get("campaigns"), tz, tier_names, act_days, exp_days)
         if self.errors:
@@ -376,7 +377,7 @@ class _Loader:
                 self.err(None, f + "name", "missing")
                 name = f"tier{i}"
             if any(x.name == name for x in tiers):
-                self.err(None, f + "name", f"duplicate tier {name!r}")
+                self.err(None, f + "name", f"duplicate tier {quote(name)}")
             spend = self.int_(t, "min_spend", None, f)
             rate = self.int_(t, "rate_bps", None, f, hi=10_000)
             if i == 0 and spend != 0:
@@ -427,7 +428,7 @@ class _Loader:
                 continue
             cid = c.get("id")
             if not isinstance(cid, str) or not ID_RE.match(cid):
-                self.errors.append(f"{self.source}: campaigns[{i}]: field 'id': {cid!r} "
+                self.errors.append(f"{self.source}: campaigns[{i}]: field 'id': {quote(cid)} "
                                    "must match [a-z0-9_-]{1,64}")
                 cid = f"campaigns[{i}]"
             elif cid in seen:
@@ -439,7 +440,7 @@ class _Loader:
             for code in camp.coupon_codes:
                 if code in code_owner and code_owner[code] != cid:
                     self.err(cid, "coupon.codes",
-                             f"code {code!r} already belongs to campaign '{code_owner[code]}'")
+                             f"code {quote(code)} already belongs to campaign '{code_owner[code]}'")
                 code_owner.setdefault(code, cid)
             out.append(camp)
         return out
@@ -450,7 +451,7 @@ class _Loader:
     ) -> Campaign | None:
         ctype = c.get("type")
         if ctype not in CAMPAIGN_TYPES:
-            self.err(cid, "type", f"unknown campaign type {ctype!r} "
+            self.err(cid, "type", f"unknown campaign type {quote(ctype)} "
                      f"(one of: {', '.join(CAMPAIGN_TYPES)})")
             return None
         common = {"id", "type", "name", "priority", "exclusive", "active", "schedule", "stores",
@@ -473,11 +474,7 @@ class _Loader:
         kw: dict[str, Any] = {"id": cid, "type": ctype}
         name = c.get("name", "")
         kw["name"] = name if isinstance(name, str) else str(name)
-        prio = c.get("priority", 0)
-        if not isinstance(prio, int) or isinstance(prio, bool):
-            self.err(cid, "priority", "must be an integer")
-            prio = 0
-        kw["priority"] = prio
+        kw["priority"] = self.int_(c, "priority", cid, lo=-MAX_SAFE_INT, default=0)
         kw["exclusive"] = self.bool_(c, "exclusive", cid, "", False)
         self.load_active(c, cid, tz, kw)
         self.load_schedule(c, cid, kw)
@@ -488,9 +485,10 @@ class _Loader:
         self.load_limits(c, cid, kw)
         kw["holdout_bps"] = self.int_(c, "holdout_bps", cid, hi=10_000, default=0)
         if ctype in POINT_TYPES:
-            kw["activation_days"] = self.int_(c, "activation_days", cid, default=act_days)
+            kw["activation_days"] = self.int_(c, "activation_days", cid, hi=MAX_DAYS,
+                                              default=act_days)
             kw["expiry_days"] = (
-                self.int_(c, "expiry_days", cid, lo=1, nullable=True, default=None)
+                self.int_(c, "expiry_days", cid, lo=1, hi=MAX_DAYS, nullable=True, default=None)
                 if "expiry_days" in c else exp_days
             )
         if "target" in specific:
@@ -568,7 +566,7 @@ class _Loader:
             pct = self.int_(o, "percent_bps", cid, f, lo=1, hi=10_000)
         else:
             mult = self.int_(o, "multiplier_bps", cid, f, lo=10_001, hi=100_000)
-        valid = self.int_(o, "valid_days", cid, f, lo=1)
+        valid = self.int_(o, "valid_days", cid, f, lo=1, hi=MAX_DAYS)
         uses = self.int_(o, "uses", cid, f, lo=1, nullable=True, default=None)
         return OfferSpec(otype, tgt, pct, mult, valid, uses)
 
@@ -605,8 +603,8 @@ class _Loader:
                 continue
             try:
                 kw[name] = parse_program_time(a[key], tz)
-            except ValueError:
-                self.err(cid, f"active.{key}", f"not an ISO timestamp or date: {a[key]!r}")
+            except (ValueError, OverflowError):
+                self.err(cid, f"active.{key}", f"not an ISO timestamp or date: {quote(a[key])}")
         if kw.get("active_from_us") is not None and kw.get("active_until_us") is not None \
                 and kw["active_from_us"] >= kw["active_until_us"]:
             self.err(cid, "active.until", "must be later than active.from")
@@ -621,13 +619,13 @@ class _Loader:
             names = self.strlist(s, "days", cid, "schedule.") or []
             bad = [d for d in names if d not in DAY_NAMES]
             if bad:
-                self.err(cid, "schedule.days", f"unknown day(s) {bad}; use mon..sun")
+                self.err(cid, "schedule.days", f"unknown day(s) {quote(bad)}; use mon..sun")
             days = frozenset(DAY_NAMES.index(d) for d in names if d in DAY_NAMES)
         start = end = None
         if "hours" in s:
             m = HOURS_RE.match(str(s["hours"]))
             if not m:
-                self.err(cid, "schedule.hours", f"{s['hours']!r} is not HH:MM-HH:MM")
+                self.err(cid, "schedule.hours", f"{quote(s['hours'])} is not HH:MM-HH:MM")
             else:
                 start = int(m[1]) * 60 + int(m[2])
                 end = int(m[3]) * 60 + int(m[4])
@@ -646,9 +644,10 @@ class _Loader:
         if tiers is not None:
             for t in tiers:
                 if t not in tier_names:
-                    self.err(cid, "audience.tiers", f"unknown tier {t!r}")
+                    self.err(cid, "audience.tiers", f"unknown tier {quote(t)}")
         segs = self.strlist(a, "segments", cid, f)
-        bw = self.int_(a, "birthday_window_days", cid, f, default=None, nullable=True)
+        bw = self.int_(a, "birthday_window_days", cid, f, hi=MAX_DAYS, default=None,
+                       nullable=True)
         anon = self.bool_(a, "anonymous", cid, f, ctype in DISCOUNT_TYPES)
         return Audience(
             frozenset(tiers) if tiers is not None else None,

@@ -11,13 +11,22 @@ from datetime import date
 
 import orjson
 
-from streamproc.domain.timeutil import parse_ts
+from streamproc.domain.timeutil import parse_ts_wall
 
+# Bounds (spec section 2 and 7, and docs/spec.md's bounds list): what a receipt may hold so that
+# every worker can compute, store and emit it, and every JSON consumer can read its numbers.
 MAX_LINES = 500
 MAX_QTY = 100_000
 MAX_UNIT_PRICE = 10**10
 MAX_COUPONS = 20
-MAX_ID = 64
+MAX_ID = 64  # receipt_id, original_receipt_id, customer_id, store_id
+MAX_TEXT = 256  # sku, category, coupon codes, profile segments
+MAX_SAFE_INT = 2**53 - 1  # the largest integer a JavaScript JSON consumer reads exactly
+MAX_SEGMENTS = 100
+# 2000-01-01T00:00:00Z and 2100-01-01T00:00:00Z in microseconds since the epoch: the instant
+# and the wall-clock time as written must both lie in [TS_MIN_US, TS_MAX_US)
+TS_MIN_US = 946_684_800_000_000
+TS_MAX_US = 4_102_444_800_000_000
 
 INVALID_JSON = "invalid_json"
 SCHEMA = "schema"
@@ -81,6 +90,16 @@ def _id(obj: dict, field: str, required: bool = True) -> str | None:
     return v
 
 
+def _opt_id(obj: dict, field: str, lo: int) -> str | None:
+    """An optional id of `lo`..MAX_ID characters (None when absent or null)."""
+    v = obj.get(field)
+    if v is None:
+        return None
+    if not isinstance(v, str) or not lo <= len(v) <= MAX_ID:
+        raise Reject(SCHEMA, f"{field}: must be a string of {lo}..{MAX_ID} characters or null")
+    return v
+
+
 def _int_in(obj: dict, field: str, lo: int, hi: int, where: str) -> int:
     v = obj.get(field)
     if not _is_int(v) or not lo <= v <= hi:
@@ -90,8 +109,8 @@ def _int_in(obj: dict, field: str, lo: int, hi: int, where: str) -> int:
 
 def _text(obj: dict, field: str, where: str) -> str:
     v = obj.get(field)
-    if not isinstance(v, str) or not v:
-        raise Reject(SCHEMA, f"{where}{field}: must be a non-empty string")
+    if not isinstance(v, str) or not 1 <= len(v) <= MAX_TEXT:
+        raise Reject(SCHEMA, f"{where}{field}: must be a string of 1..{MAX_TEXT} characters")
     return v
 
 
@@ -115,15 +134,13 @@ def receipt_from_obj(obj: object) -> Receipt:
     if not isinstance(ts, str):
         raise Reject(SCHEMA, "ts: must be an ISO 8601 timestamp with an offset")
     try:
-        ts_us = parse_ts(ts)
-    except ValueError:
+        ts_us, wall_us = parse_ts_wall(ts)
+    except (ValueError, OverflowError):
         raise Reject(SCHEMA, "ts: must be an ISO 8601 timestamp with an offset") from None
-    customer_id = obj.get("customer_id")
-    if customer_id is not None and (not isinstance(customer_id, str) or not customer_id):
-        raise Reject(SCHEMA, "customer_id: must be a non-empty string or null")
-    store_id = obj.get("store_id")
-    if store_id is not None and not isinstance(store_id, str):
-        raise Reject(SCHEMA, "store_id: must be a string")
+    if not (TS_MIN_US <= ts_us < TS_MAX_US and TS_MIN_US <= wall_us < TS_MAX_US):
+        raise Reject(SCHEMA, "ts: must lie in [2000-01-01, 2100-01-01), in UTC and as written")
+    customer_id = _opt_id(obj, "customer_id", 1)
+    store_id = _opt_id(obj, "store_id", 0)
     kind = obj.get("kind", "sale")
     if kind not in ("sale", "return"):
         raise Reject(SCHEMA, "kind: must be 'sale' or 'return'")
@@ -138,8 +155,8 @@ def receipt_from_obj(obj: object) -> Receipt:
         if not isinstance(ln, dict):
             raise Reject(SCHEMA, f"lines[{i}]: must be an object")
         line_no = ln.get("line_no")
-        if not _is_int(line_no):
-            raise Reject(SCHEMA, f"{where}line_no: must be an integer")
+        if not _is_int(line_no) or not -MAX_SAFE_INT <= line_no <= MAX_SAFE_INT:
+            raise Reject(SCHEMA, f"{where}line_no: must be an integer within +-(2^53 - 1)")
         if line_no in seen:
             raise Reject(SCHEMA, f"{where}line_no: {line_no} is not unique")
         seen.add(line_no)
@@ -157,20 +174,23 @@ def receipt_from_obj(obj: object) -> Receipt:
         else:
             lines.append(Line(line_no, qty))
     lines.sort(key=lambda x: x.line_no)
+    if kind == "sale" and sum(ln.amount for ln in lines) > MAX_SAFE_INT:
+        raise Reject(SCHEMA, "lines: the receipt's total must be at most 2^53 - 1")
     redeem = obj.get("redeem", 0)
     if redeem is None:
         redeem = 0
-    if not _is_int(redeem) or redeem < 0:
-        raise Reject(SCHEMA, "redeem: must be a non-negative integer")
+    if not _is_int(redeem) or not 0 <= redeem <= MAX_SAFE_INT:
+        raise Reject(SCHEMA, "redeem: must be an integer 0..2^53 - 1")
     coupons = obj.get("coupons", [])
     if coupons is None:
         coupons = []
     if (
         not isinstance(coupons, list)
         or len(coupons) > MAX_COUPONS
-        or not all(isinstance(c, str) and c for c in coupons)
+        or not all(isinstance(c, str) and 1 <= len(c) <= MAX_TEXT for c in coupons)
     ):
-        raise Reject(SCHEMA, f"coupons: must be a list of at most {MAX_COUPONS} non-empty codes")
+        raise Reject(SCHEMA, f"coupons: must be a list of at most {MAX_COUPONS} codes of "
+                             f"1..{MAX_TEXT} characters")
     return Receipt(
         receipt_id=receipt_id,  # type: ignore[arg-type]
         ts_us=ts_us,
@@ -191,8 +211,8 @@ def parse_profile(raw: bytes | str) -> Profile:
     if not isinstance(obj, dict):
         raise Reject(SCHEMA, "profile: must be a JSON object")
     cid = obj.get("customer_id")
-    if not isinstance(cid, str) or not cid:
-        raise Reject(SCHEMA, "customer_id: must be a non-empty string")
+    if not isinstance(cid, str) or not 1 <= len(cid) <= MAX_ID:
+        raise Reject(SCHEMA, f"customer_id: must be a string of 1..{MAX_ID} characters")
     bday = obj.get("birthday")
     birthday = None
     if bday is not None:
@@ -205,6 +225,8 @@ def parse_profile(raw: bytes | str) -> Profile:
     segs = obj.get("segments", [])
     if segs is None:
         segs = []
-    if not isinstance(segs, list) or not all(isinstance(s, str) for s in segs):
-        raise Reject(SCHEMA, "segments: must be a list of strings")
+    if not isinstance(segs, list) or len(segs) > MAX_SEGMENTS or \
+            not all(isinstance(s, str) and len(s) <= MAX_TEXT for s in segs):
+        raise Reject(SCHEMA, f"segments: must be a list of at most {MAX_SEGMENTS} strings of "
+                             f"at most {MAX_TEXT} characters")
     return Profile(cid, birthday, frozenset(segs))

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 US_PER_SECOND = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SECOND
-_EPOCH = datetime(1970, 1, 1).astimezone(ZoneInfo("UTC"))
+_UTC = ZoneInfo("UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -30,6 +31,15 @@ def parse_ts(text: str) -> int:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError("timestamp has no UTC offset")
     return to_us(dt)
+
+
+def parse_ts_wall(text: str) -> tuple[int, int]:
+    """`parse_ts`, plus the wall-clock time as written (its offset ignored) in the same units:
+    a receipt's window is checked on both (spec section 7)."""
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError("timestamp has no UTC offset")
+    return to_us(dt), to_us(dt.replace(tzinfo=_UTC))
 
 
 def parse_program_time(value: object, tz: ZoneInfo) -> int:

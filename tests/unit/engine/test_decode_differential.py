@@ -3,7 +3,8 @@
 Random JSON-ish receipts, valid and broken in every field (wrong types, bools for integers, the
 bounds 0/1/100000/100001 and 10**10/10**10+1, 500/501 lines, duplicate and unsorted line_no,
 missing and unknown fields, returns, customer_id null/empty, >20 coupons, timestamps with and
-without offsets in many spellings, NaN and broken JSON text) go through both
+without offsets in many spellings and around the 2000..2100 window, ids and texts around their
+length bounds, integers around 2^53, NaN and broken JSON text) go through both
 `receipt_from_obj`s and both `parse_receipt`s: the results must be equal `Receipt`s (same field
 types, lines sorted the same way) or the same `Reject(reason, detail)`.
 """
@@ -91,6 +92,11 @@ ODD_TS = [  # odd spellings, valid and invalid
     "2026-11-02T08:00:00Z ", " 2026-11-02T08:00:00Z", "2026-11-02T08:00:00\x00Z",
     "1969-12-31T23:59:59.999999Z", "1970-01-01T00:00:00Z", "2026-W45-1T08:00:00Z",
     "2026-11-02T08:00:00.000001+00:00", "2026-11-02T08:00:00-00:00",
+    # the receipt window [2000-01-01, 2100-01-01), on the instant and on the written time
+    "2000-01-01T00:00:00Z", "1999-12-31T23:59:59.999999Z", "2099-12-31T23:59:59.999999Z",
+    "2100-01-01T00:00:00Z", "2000-01-01T00:00:00-01:00", "2000-01-01T00:30:00+01:00",
+    "1999-12-31T23:00:00-01:00", "2099-12-31T23:30:00-01:00", "2100-01-01T00:30:00+01:00",
+    "9999-12-31T23:59:59.9999999+00:00", "0001-01-01T00:00:00+00:00",
 ]
 
 
@@ -103,7 +109,10 @@ def timestamps(draw: st.DrawFn, valid: bool = False) -> object:
         return draw(st.text(max_size=40))
     if kind == 2:  # known odd spellings, valid and invalid
         return draw(st.sampled_from(ODD_TS))
-    dt = draw(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)))
+    if valid or draw(st.booleans()):  # mostly inside the receipt window
+        dt = draw(st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30)))
+    else:
+        dt = draw(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)))
     off = draw(st.integers(-(24 * 60 - 1), 24 * 60 - 1))
     text = dt.replace(tzinfo=timezone(timedelta(minutes=off))).isoformat(
         timespec=draw(st.sampled_from(["seconds", "milliseconds", "microseconds", "auto"])))
@@ -148,9 +157,11 @@ def test_timestamp_fields_one_by_one() -> None:
 ids = st.one_of(st.sampled_from(["r1", "R-2", "x" * 64, "Ж"]), st.text(min_size=1, max_size=64))
 BAD = {  # field -> invalid values besides ODD
     "receipt_id": ["", "x" * 65], "original_receipt_id": ["", "x" * 65],
-    "customer_id": [""], "kind": ["Sale", "refund", ""], "redeem": [-1, -(10**30)],
-    "coupons": [["A"] * 21, ["A", ""], [None], "A"], "lines": [[], "lines"],
-    "qty": [0, 100_001, -1], "unit_price": [-1, 10**10 + 1], "sku": [""], "category": [""],
+    "customer_id": ["", "c" * 65], "store_id": ["s" * 65], "kind": ["Sale", "refund", ""],
+    "redeem": [-1, -(10**30), 2**53, 2**53 - 1],
+    "coupons": [["A"] * 21, ["A", ""], [None], "A", ["c" * 257]], "lines": [[], "lines"],
+    "qty": [0, 100_001, -1], "unit_price": [-1, 10**10 + 1], "sku": ["", "s" * 257],
+    "category": ["", "c" * 257], "line_no": [2**53, -(2**53), 2**53 - 1],
 }
 
 
@@ -265,18 +276,23 @@ SALE = {"receipt_id": "r1", "ts": "2026-11-02T08:00:00+03:00", "customer_id": "C
 RETURN = {"receipt_id": "r2", "ts": "2026-11-02T08:00:00Z", "kind": "return",
           "original_receipt_id": "r1", "lines": [{"line_no": 1, "qty": 1}]}
 EDGES = {
-    "receipt_id": ["r", "x" * 64, "x" * 65, "", "ö" * 64], "customer_id": ["C", "", None],
-    "store_id": ["", "S", None], "kind": ["sale", "return", "Sale", "refund", ""],
+    "receipt_id": ["r", "x" * 64, "x" * 65, "", "ö" * 64],
+    "customer_id": ["C", "", None, "c" * 64, "c" * 65, "ö" * 65],
+    "store_id": ["", "S", None, "s" * 64, "s" * 65],
+    "kind": ["sale", "return", "Sale", "refund", ""],
     "original_receipt_id": ["o", "x" * 64, "x" * 65, ""],
-    "redeem": [None, 0, 1, -1, 10**30, -(10**30)],
-    "coupons": [None, [], ["A"] * 20, ["A"] * 21, ["A", ""], ["A", None], ("A",), "A"],
+    "redeem": [None, 0, 1, -1, 10**30, -(10**30), 2**53 - 1, 2**53],
+    "coupons": [None, [], ["A"] * 20, ["A"] * 21, ["A", ""], ["A", None], ("A",), "A",
+                ["c" * 256], ["c" * 257]],
     "lines": [[], "x", [1], [{}]] + [
         [{"line_no": k, "qty": 1, "sku": "s", "category": "c", "unit_price": 1}
          for k in range(n)] for n in (1, 499, 500, 501)],
-    "line_no": [0, -1, 1, 2, 2**63 - 1, 2**63, -(2**63), 10**30],
+    "line_no": [0, -1, 1, 2, 2**53 - 1, 2**53, -(2**53 - 1), -(2**53), 2**63 - 1, 2**63,
+                -(2**63), 10**30],
     "qty": [0, 1, 2, 99_999, 100_000, 100_001, -1],
     "unit_price": [0, 1, -1, 10**10 - 1, 10**10, 10**10 + 1],
-    "sku": ["", "s", "Ж"], "category": ["", "c"],
+    "sku": ["", "s", "Ж", "s" * 256, "s" * 257, "ж" * 257], "category": ["", "c", "c" * 256,
+                                                                      "c" * 257],
 }
 
 
@@ -367,3 +383,39 @@ def test_names() -> None:
         getattr(fast_parse, "__module__", "") == "streamproc._fastcalc"
     with pytest.raises(ValueError):
         make_decoder("fast")
+
+
+@pytest.mark.parametrize("n", [8, 9, 10, 500])
+def test_receipt_total_bound(n: int) -> None:
+    """A sale's total must stay within 2^53 - 1: at 10^15 a line, 9 lines fit and 10 do not."""
+    lines = [{"line_no": k, "qty": 100_000, "sku": "s", "category": "c", "unit_price": 10**10}
+             for k in range(n)]
+    obj = {"receipt_id": "r", "ts": "2026-11-02T08:00:00Z", "lines": lines}
+    assert_same_obj(obj)
+    assert_same_raw(orjson.dumps(obj))
+    for fn in (ref.receipt_from_obj, fast_from_obj):
+        if n <= 9:
+            assert sum(ln.amount for ln in fn(obj).lines) == n * 10**15
+        else:
+            with pytest.raises(Reject) as rej:
+                fn(obj)
+            assert rej.value.detail.startswith("lines: the receipt's total")
+
+
+@pytest.mark.parametrize(("ts", "ok"), [
+    ("2000-01-01T00:00:00Z", True), ("1999-12-31T23:59:59.999999Z", False),
+    ("2099-12-31T23:59:59.999999Z", True), ("2100-01-01T00:00:00Z", False),
+    ("2000-01-01T00:30:00+01:00", False),  # instant in 1999
+    ("1999-12-31T23:30:00-01:00", False),  # instant in 2000, written time in 1999
+    ("2099-12-31T23:30:00-01:00", False),  # instant in 2100
+    ("2100-01-01T00:30:00+01:00", False),  # instant in 2099, written time in 2100
+    ("9999-12-31T23:59:59.9999999+00:00", False), ("0001-01-01T00:00:00+00:00", False),
+])
+def test_receipt_window(ts: str, ok: bool) -> None:
+    for fn in (ref.receipt_from_obj, fast_from_obj):
+        if ok:
+            assert fn(with_ts(ts)).ts == ts
+        else:
+            with pytest.raises(Reject) as rej:
+                fn(with_ts(ts))
+            assert rej.value.reason == "schema" and rej.value.detail.startswith("ts:")
