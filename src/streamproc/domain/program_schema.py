@@ -11,7 +11,14 @@ import difflib
 import re
 from typing import Any
 
-from streamproc.domain.program import CAMPAIGN_TYPES, ID_RE, OFFER_TYPES, POINT_TYPES
+from streamproc.domain.program import (
+    CAMPAIGN_TYPES,
+    ID_RE,
+    MAX_DAYS,
+    OFFER_TYPES,
+    POINT_TYPES,
+)
+from streamproc.domain.receipt import MAX_SAFE_INT
 from streamproc.domain.timeutil import DAY_NAMES
 
 SCHEMA_ID = "https://streamproc.dev/schemas/program.schema.json"
@@ -19,9 +26,8 @@ SCHEMA_ID = "https://streamproc.dev/schemas/program.schema.json"
 
 def _int(desc: str, lo: int = 0, hi: int | None = None, nullable: bool = False) -> dict:
     s: dict[str, Any] = {"type": ["integer", "null"] if nullable else "integer",
-                         "minimum": lo, "description": desc}
-    if hi is not None:
-        s["maximum"] = hi
+                         "minimum": lo, "maximum": MAX_SAFE_INT if hi is None else hi,
+                         "description": desc}
     return s
 
 
@@ -67,7 +73,8 @@ _COMMON: dict[str, Any] = {
         "tiers": _strlist("tier names (any of)"),
         "segments": _strlist("profile segments (any of)"),
         "first_purchase": {"type": "boolean", "description": "customer's first sale only"},
-        "birthday_window_days": _int("days either side of the birthday", nullable=True),
+        "birthday_window_days": _int("days either side of the birthday", nullable=True,
+                                     hi=MAX_DAYS),
         "anonymous": {"type": "boolean", "description": "discount types: applies to anonymous "
                       "receipts too (default true)"},
     }, "who it is for"),
@@ -86,8 +93,10 @@ _COMMON: dict[str, Any] = {
     "holdout_bps": _int("share of customers held out as a control group, " + _BPS, 0, 10_000),
 }
 _POINT_EXTRA = {
-    "activation_days": _int("days its points stay pending (default: the program's)"),
-    "expiry_days": _int("days its points stay active (null = never)", 1, nullable=True),
+    "activation_days": _int("days its points stay pending (default: the program's)",
+                            hi=MAX_DAYS),
+    "expiry_days": _int("days its points stay active (null = never)", 1, nullable=True,
+                        hi=MAX_DAYS),
 }
 _PCT = _int("percent off, " + _BPS, 1, 10_000)
 _MULT = _int("points multiplier in bps: 20000 = x2", 10_001, 100_000)
@@ -96,7 +105,7 @@ _OFFER = _obj({
     "target": TARGET,
     "percent_bps": _PCT,
     "multiplier_bps": _MULT,
-    "valid_days": _int("days the offer works after it is issued", 1),
+    "valid_days": _int("days the offer works after it is issued", 1, hi=MAX_DAYS),
     "uses": _int("receipts it works on (null = unlimited)", 1, nullable=True),
 }, "the personal offer issued", required=("type", "valid_days"))
 
@@ -145,8 +154,9 @@ PROGRAM = _obj({
     "accrual": _obj({
         "rate_bps": _int("base rate when there are no tiers, " + _BPS, 0, 10_000),
         "on_redeemed": {"type": "boolean", "description": "points on the part paid with points"},
-        "activation_days": _int("days points stay pending"),
-        "expiry_days": _int("days points stay active (null = never)", 1, nullable=True),
+        "activation_days": _int("days points stay pending", hi=MAX_DAYS),
+        "expiry_days": _int("days points stay active (null = never)", 1, nullable=True,
+                            hi=MAX_DAYS),
     }, "how points are earned"),
     "redemption": _obj({
         "max_share_bps": _int("most of a basket payable with points, " + _BPS, 0, 10_000),
@@ -163,9 +173,10 @@ PROGRAM = _obj({
                                   "discounts": {"type": "boolean"}},
                                  "a restricted category", required=("category",))},
     "max_line_discount_bps": _int("most a line can lose to discounts, " + _BPS, 0, 10_000),
-    "returns": _obj({"window_days": _int("days a sale can be returned")}, "returns"),
+    "returns": _obj({"window_days": _int("days a sale can be returned", hi=MAX_DAYS)},
+                    "returns"),
     "notify": _obj({"expiring_days_before": _int("days before expiry to warn", 1,
-                                                  nullable=True)}, "notifications"),
+                                                  nullable=True, hi=MAX_DAYS)}, "notifications"),
 }, "the program", required=("id",))
 
 
