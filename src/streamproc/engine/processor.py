@@ -10,14 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import (
     RETURN_EXCEEDS_SALE,
     UNKNOWN_ORIGINAL,
     Receipt,
     Reject,
+)
+from streamproc.domain.result import (
+    AppliedEntry,
+    AppliedResult,
+    Balance,
+    CouponRejected,
+    Coupons,
+    DuplicateResult,
+    Event,
+    LineResult,
+    ReceiptResult,
+    ReturnResult,
+    decode_result,
+    encode_result,
 )
 from streamproc.domain.timeutil import US_PER_DAY
 from streamproc.engine import ledger
@@ -37,8 +49,8 @@ APPLIED, DUPLICATE, REJECTED = "applied", "duplicate", "rejected"
 @dataclass(slots=True)
 class Outcome:
     status: str
-    result: dict[str, Any] | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
+    result: ReceiptResult | None = None
+    events: list[Event] = field(default_factory=list)
     reject: dict[str, Any] | None = None
     receipt: Receipt | None = None
     calc: SaleCalc | None = None
@@ -48,7 +60,8 @@ class Outcome:
     def result_json(self) -> bytes:
         """The result as JSON, encoded once however many places it goes to."""
         if self.encoded is None:
-            self.encoded = orjson.dumps(self.result)
+            assert self.result is not None, "a rejected receipt has no result"
+            self.encoded = encode_result(self.result)
         return self.encoded
 
 
@@ -83,13 +96,13 @@ class Processor:
         if prev is not None and origin is not None and prev.origin == origin:
             stored = view.stored_output(receipt.receipt_id)
             if stored is not None:  # redelivered after a crash: the same answer again
-                result = orjson.loads(stored)
-                return Outcome(APPLIED, result, result["events"], receipt=receipt,
-                               redelivered=True, encoded=stored)
+                result = decode_result(stored)
+                events = result.events if isinstance(result, AppliedResult) else []
+                return Outcome(APPLIED, result, events, receipt=receipt, redelivered=True,
+                               encoded=stored)
         if prev is not None and abs(receipt.ts_us - prev.ts_us) <= self.program.return_window_us:
-            return Outcome(DUPLICATE, {"receipt_id": receipt.receipt_id,
-                                       "customer_id": receipt.customer_id,
-                                       "status": DUPLICATE}, receipt=receipt)
+            return Outcome(DUPLICATE, DuplicateResult(receipt.receipt_id, receipt.customer_id,
+                                                      DUPLICATE), receipt=receipt)
         try:
             if receipt.kind == "return":
                 out = self.process_return(receipt, view, origin)
@@ -135,7 +148,7 @@ class Processor:
             ledger.settle(st)
         ctx = self.context(r, st, view)
         calc = self.engine.calc_sale(r, ctx)
-        events: list[dict[str, Any]] = []
+        events: list[Event] = []
         ev = _Events(r, events)
         for cid, amount in calc.budget_spent.items():
             view.add_budget_spent(cid, amount)
@@ -198,25 +211,18 @@ class Processor:
             rate_buckets, origin))
         total = sum(ln.amount for ln in r.lines)
         discount = sum(calc.line_discount)
-        result = {
-            "receipt_id": r.receipt_id, "customer_id": r.customer_id, "status": APPLIED,
-            "total": total, "discount": discount, "redeemed": calc.redeemed,
-            "paid": total - discount - calc.redeemed, "accrued": accrued,
-            "lines": [{"line_no": ln.line_no, "amount": ln.amount,
-                       "discount": calc.line_discount[i], "redeemed": calc.line_redeemed[i],
-                       "accrued": calc.line_accrued[i]} for i, ln in enumerate(r.lines)],
-            "applied": [{"campaign_id": cid, "kind": "discount", "amount": a}
-                        for cid, a in calc.discounts]
-            + [{"campaign_id": cid, "kind": "points", "amount": a} for cid, a, _ in calc.grants],
-            "redeem_requested": r.redeem,
-            "coupons": {"accepted": calc.coupons_accepted,
-                        "rejected": [{"code": c, "reason": why} for c, why in
-                                     calc.coupons_rejected]},
-            "held_out": calc.held_out,
-            "balance": _balance(st),
-            "tier": tier_after,
-            "events": events,
-        }
+        result = AppliedResult(
+            r.receipt_id, r.customer_id, APPLIED, total, discount, calc.redeemed,
+            total - discount - calc.redeemed, accrued,
+            [LineResult(ln.line_no, ln.amount, calc.line_discount[i], calc.line_redeemed[i],
+                        calc.line_accrued[i]) for i, ln in enumerate(r.lines)],
+            [AppliedEntry(cid, "discount", a) for cid, a in calc.discounts]
+            + [AppliedEntry(cid, "points", a) for cid, a, _ in calc.grants],
+            r.redeem,
+            Coupons(calc.coupons_accepted,
+                    [CouponRejected(c, why) for c, why in calc.coupons_rejected]),
+            calc.held_out, _balance(st), tier_after, events,
+        )
         return Outcome(APPLIED, result, events, receipt=r, calc=calc)
 
     # --------------------------------------------------------------- return
@@ -242,7 +248,7 @@ class Processor:
         st.clock_us = r.ts_us if st.clock_us is None else max(st.clock_us, r.ts_us)
         ledger.settle(st)
         tier_before = p.tier_name(p.tier_for(st.spend))
-        out_lines = []
+        out_lines: list[LineResult] = []
         t_amount = t_disc = t_red = t_acc = t_spend = 0
         for ln in r.lines:
             sl = by_no[ln.line_no]
@@ -259,9 +265,8 @@ class Processor:
             t_red += d_red
             t_acc += d_acc
             t_spend += d_spend
-            out_lines.append({"line_no": ln.line_no, "amount": -d_amt, "discount": -d_disc,
-                              "redeemed": -d_red, "accrued": -d_acc})
-        events: list[dict[str, Any]] = []
+            out_lines.append(LineResult(ln.line_no, -d_amt, -d_disc, -d_red, -d_acc))
+        events: list[Event] = []
         ev = _Events(r, events)
         if t_acc:
             ledger.claw_back(st, t_acc, sale.rate_buckets)
@@ -281,28 +286,25 @@ class Processor:
         view.put_receipt(sale)
         view.put_receipt(ReceiptRecord(r.receipt_id, r.customer_id, r.ts_us, "return",
                                        origin=origin))
-        result = {
-            "receipt_id": r.receipt_id, "customer_id": r.customer_id, "status": APPLIED,
-            "total": -t_amount, "discount": -t_disc, "redeemed": -t_red,
-            "paid": -t_amount + t_disc + t_red, "accrued": -t_acc, "lines": out_lines,
-            "applied": [], "redeem_requested": 0, "coupons": {"accepted": [], "rejected": []},
-            "held_out": [], "balance": _balance(st), "tier": tier_after, "events": events,
-            "original_receipt_id": sale.receipt_id,
-        }
+        result = ReturnResult(
+            r.receipt_id, r.customer_id, APPLIED, -t_amount, -t_disc, -t_red,
+            -t_amount + t_disc + t_red, -t_acc, out_lines, [], 0, Coupons([], []), [],
+            _balance(st), tier_after, events, sale.receipt_id,
+        )
         return Outcome(APPLIED, result, events, receipt=r)
 
 
-def _balance(st: CustomerState | None) -> dict[str, int] | None:
+def _balance(st: CustomerState | None) -> Balance | None:
     if st is None:
         return None
     active, pending = st.balance()
-    return {"active": active, "pending": pending}
+    return Balance(active, pending)
 
 
 class _Events:
     """Numbers a receipt's events `<receipt_id>/<index>` in the order they happen."""
 
-    def __init__(self, r: Receipt, sink: list[dict[str, Any]]) -> None:
+    def __init__(self, r: Receipt, sink: list[Event]) -> None:
         self.r = r
         self.sink = sink
 

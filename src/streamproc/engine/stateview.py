@@ -7,10 +7,13 @@ changes back atomically.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from streamproc.domain.receipt import Profile
 from streamproc.engine.model import CustomerState, ReceiptRecord
+
+if TYPE_CHECKING:
+    from streamproc.engine.processor import Outcome
 
 
 class StateView(Protocol):
@@ -26,4 +29,4 @@ class StateView(Protocol):
     def note_exhausted(self, campaign_id: str) -> None: ...
     def touch(self, st: CustomerState) -> None: ...
     def stored_output(self, receipt_id: str) -> bytes | None: ...
-    def keep_output(self, receipt_id: str, outcome: Any) -> None: ...
+    def keep_output(self, receipt_id: str, outcome: Outcome) -> None: ...

@@ -14,11 +14,12 @@ Returns make campaign cost go down, and counters cannot: reversals are counted a
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from streamproc.domain.result import AppliedResult, ReceiptResult
 
 PREFIX = "streamproc_"
 
@@ -282,16 +283,17 @@ class LoyaltyMetrics:
             _count(n, "events")
         )
 
-    def observe_result(self, result: Mapping[str, Any]) -> None:
+    def observe_result(self, result: ReceiptResult) -> None:
         """Count one receipt result (spec section 6): status, campaign costs and events."""
-        self.count_receipt(result["status"])
-        for entry in result.get("applied") or ():
-            amount = int(entry["amount"])
-            if entry["kind"] == "discount":
-                self.add_campaign_cost(entry["campaign_id"], discount=amount)
-            elif entry["kind"] == "points":
-                self.add_campaign_cost(entry["campaign_id"], points=amount)
-        for event in result.get("events") or ():
+        self.count_receipt(result.status)
+        if not isinstance(result, AppliedResult):
+            return
+        for entry in result.applied:
+            if entry.kind == "discount":
+                self.add_campaign_cost(entry.campaign_id, discount=entry.amount)
+            elif entry.kind == "points":
+                self.add_campaign_cost(entry.campaign_id, points=entry.amount)
+        for event in result.events:
             self.count_event(event["type"])
 
     # -- the worker itself ------------------------------------------------------------------

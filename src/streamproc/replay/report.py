@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamproc.domain.result import AppliedResult
 from streamproc.engine.processor import APPLIED, DUPLICATE, REJECTED, Outcome
 
 
@@ -43,20 +44,20 @@ class RunReport:
         if o.status != APPLIED:
             return
         r = o.result
-        assert r is not None
+        assert isinstance(r, AppliedResult)
         for ev in o.events:
             self.events_by_type[ev["type"]] += 1
-        if r["total"] < 0:
+        if r.total < 0:
             self.returns += 1
         else:
-            self.total_sales += r["total"]
-        self.total_discount += r["discount"]
-        self.total_redeemed += r["redeemed"]
-        self.total_accrued += r["accrued"]
-        for a in r["applied"]:
-            target = self.discount_by_campaign if a["kind"] == "discount" else \
+            self.total_sales += r.total
+        self.total_discount += r.discount
+        self.total_redeemed += r.redeemed
+        self.total_accrued += r.accrued
+        for a in r.applied:
+            target = self.discount_by_campaign if a.kind == "discount" else \
                 self.points_by_campaign
-            target[a["campaign_id"]] += a["amount"]
+            target[a.campaign_id] += a.amount
 
     def count_timer_events(self, events: list[dict[str, Any]]) -> None:
         self.timer_events += len(events)

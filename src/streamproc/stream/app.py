@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from streamproc import __version__
 from streamproc.config import WorkerSettings, redis_url
 from streamproc.domain.program import Program
+from streamproc.domain.result import AppliedResult
 from streamproc.engine.processor import SaleEngine
 from streamproc.observability.http import make_app, parse_addr, serve
 from streamproc.observability.metrics import LoyaltyMetrics
@@ -268,14 +269,14 @@ class Worker:
             if o.status == "rejected":
                 reasons[o.reject["reason"]] += 1  # type: ignore[index]
             elif o.status == "applied" and not o.redelivered:
-                r: dict[str, Any] = o.result  # type: ignore[assignment]
-                for a in r["applied"]:
-                    (discount if a["kind"] == "discount" else points)[a["campaign_id"]] += \
-                        a["amount"]
-                if r["total"] < 0:  # a return's `applied` is empty (spec 6): not attributed
-                    discount[RETURNS_LABEL] += r["discount"]
-                    points[RETURNS_LABEL] += r["accrued"]
-                for e in r["events"]:
+                r = o.result
+                assert isinstance(r, AppliedResult)
+                for a in r.applied:
+                    (discount if a.kind == "discount" else points)[a.campaign_id] += a.amount
+                if r.total < 0:  # a return's `applied` is empty (spec 6): not attributed
+                    discount[RETURNS_LABEL] += r.discount
+                    points[RETURNS_LABEL] += r.accrued
+                for e in r.events:
                     events[e["type"]] += 1
         m = self.metrics
         for status, n in statuses.items():

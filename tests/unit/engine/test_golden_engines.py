@@ -43,9 +43,9 @@ def run_golden(d: Path, engine_name: str) -> tuple[list[dict], list[dict]]:
         if o.status == "rejected":
             got.append({"status": "rejected", "reason": o.reject["reason"]})
         elif o.status == "duplicate":
-            got.append({"receipt_id": o.result["receipt_id"], "status": "duplicate"})
+            got.append({"receipt_id": o.result.receipt_id, "status": "duplicate"})
         else:
-            r = o.result
+            r = orjson.loads(o.result_json())
             g = {k: r[k] for k in FIELDS}
             g["lines"] = r["lines"]
             g["event_types"] = sorted(e["type"] for e in r["events"])

@@ -7,6 +7,14 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from streamproc.domain.result import (
+    AppliedEntry,
+    AppliedResult,
+    Balance,
+    Coupons,
+    DuplicateResult,
+    LineResult,
+)
 from streamproc.observability.metrics import (
     DLQ_REASONS,
     METRIC_NAMES,
@@ -202,20 +210,19 @@ def test_gauges_budget_liability_up_info(m):
 
 def test_observe_result_from_spec_example(m):
     # the example of spec section 6
-    result = {
-        "receipt_id": "R1", "customer_id": "C1", "status": "applied", "total": 100000,
-        "discount": 10000, "redeemed": 0, "paid": 90000, "accrued": 2700,
-        "applied": [
-            {"campaign_id": "c1", "kind": "discount", "amount": 10000},
-            {"campaign_id": "base", "kind": "points", "amount": 2700},
-        ],
-        "events": [
+    result = AppliedResult(
+        "R1", "C1", "applied", total=100000, discount=10000, redeemed=0, paid=90000,
+        accrued=2700, lines=[LineResult(1, 100000, 10000, 0, 2700)],
+        applied=[AppliedEntry("c1", "discount", 10000), AppliedEntry("base", "points", 2700)],
+        redeem_requested=0, coupons=Coupons([], []), held_out=[], balance=Balance(0, 2700),
+        tier="basic",
+        events=[
             {"event_id": "R1/0", "type": "points_accrued", "customer_id": "C1", "amount": 2700},
             {"event_id": "R1/1", "type": "first_purchase", "customer_id": "C1"},
         ],
-    }  # fmt: skip
+    )  # fmt: skip
     m.observe_result(result)
-    m.observe_result({"receipt_id": "R1", "status": "duplicate", "applied": [], "events": []})
+    m.observe_result(DuplicateResult("R1", "C1"))
     assert value(m, "streamproc_receipts_total", status="applied") == 1
     assert value(m, "streamproc_receipts_total", status="duplicate") == 1
     assert value(m, "streamproc_discount_total", campaign="c1") == 10000

@@ -11,6 +11,7 @@ import orjson
 import pytest
 import yaml
 
+from streamproc.domain.result import AppliedResult
 from streamproc.tools.loadgen import (
     MULTI_USE_CODES,
     SINGLE_USE_CODES,
@@ -439,8 +440,8 @@ def test_reference_engine_rejects_exactly_the_bad_messages() -> None:
         status[out.status] += 1
         if out.reject:
             reasons[out.reject["reason"]] += 1
-        if out.result and out.status == "applied":
-            campaigns |= {a["campaign_id"] for a in out.result.get("applied", [])}
+        if isinstance(out.result, AppliedResult):
+            campaigns |= {a.campaign_id for a in out.result.applied}
     assert dict(reasons) == stats.bad_by_kind
     assert status["duplicate"] == stats.duplicates
     assert status["applied"] == stats.sales + stats.returns
