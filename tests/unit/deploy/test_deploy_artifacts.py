@@ -22,6 +22,9 @@ import yaml
 
 from streamproc.observability import http as obs_http
 from streamproc.observability.metrics import METRIC_NAMES, LoyaltyMetrics
+from streamproc.quote import app as quote_app
+from streamproc.quote.metrics import QUOTE_METRIC_NAMES, QuoteMetrics
+from streamproc.quote.settings import QuoteSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -43,7 +46,10 @@ EXPECTED_ALERTS = {
     "LoyaltyLatencyP99High",
     "LoyaltyRedisErrors",
     "LoyaltyWorkerDown",
+    "LoyaltyQuoteLatencyP99High",
 }
+# the worker's and the quote server's metrics: dashboards and alerts may use either
+ALL_METRIC_NAMES = METRIC_NAMES | QUOTE_METRIC_NAMES
 # series Prometheus itself makes for every target
 PROMETHEUS_SYNTHETIC = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 WORKER_ENV_REQUIRED = {
@@ -66,10 +72,13 @@ needs_promtool = pytest.mark.skipif(
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def exposed_sample_names() -> set[str]:
-    """Every sample name a scrape of LoyaltyMetrics can contain, from the families' types."""
+def exposed_sample_names(*bundles: type) -> set[str]:
+    """Every sample name a scrape of the worker or the quote server can contain, from the
+    families' types."""
     names = set()
-    for family in LoyaltyMetrics().registry.collect():
+    bundles = bundles or (LoyaltyMetrics, QuoteMetrics)
+    families = [f for bundle in bundles for f in bundle().registry.collect()]
+    for family in families:
         suffixes = {
             "counter": ("_total",),
             "histogram": ("_bucket", "_sum", "_count"),
@@ -80,7 +89,8 @@ def exposed_sample_names() -> set[str]:
 
 
 def base_name(sample: str) -> str:
-    return re.sub(r"_(bucket|sum|count)$", "", sample) if sample not in METRIC_NAMES else sample
+    return re.sub(r"_(bucket|sum|count)$", "", sample) if sample not in ALL_METRIC_NAMES \
+        else sample
 
 
 _PROMQL_STRIP = (
@@ -169,7 +179,8 @@ def test_metric_names_in_promql():
 
 
 def test_metric_names_constant_matches_the_registry():
-    assert {base_name(n) for n in exposed_sample_names()} == METRIC_NAMES
+    assert {base_name(n) for n in exposed_sample_names(LoyaltyMetrics)} == METRIC_NAMES
+    assert {base_name(n) for n in exposed_sample_names(QuoteMetrics)} == QUOTE_METRIC_NAMES
 
 
 # -- (a) promtool -------------------------------------------------------------------------------
@@ -244,7 +255,7 @@ def test_dashboard_uses_only_exported_metrics():
         assert names, f"panel {title!r}: no metric in {expr!r}"
         for name in names - PROMETHEUS_SYNTHETIC:
             assert name in exposed, f"panel {title!r} uses unknown metric {name}"
-            assert base_name(name) in METRIC_NAMES
+            assert base_name(name) in ALL_METRIC_NAMES
 
 
 def test_alerts_use_only_exported_metrics_or_recording_rules():
@@ -281,6 +292,9 @@ def test_dashboard_shape_and_required_panels():
         "streamproc_points_liability",
         "streamproc_batch_size_bucket",
         "streamproc_redis_call_seconds_bucket",
+        "streamproc_quote_request_seconds_bucket",
+        "streamproc_quote_requests_total",
+        "streamproc_quote_redis_seconds_bucket",
     ):
         assert needed in used, f"dashboard has no panel on {needed}"
     provider = yaml.safe_load(
@@ -376,6 +390,7 @@ def test_k8s_manifests_structure():
         "PodDisruptionBudget",
         "ScaledObject",
         "ServiceMonitor",
+        "HorizontalPodAutoscaler",
     }
     for key, doc in docs.items():
         assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"], key
@@ -463,7 +478,7 @@ def test_k8s_core_kinds_pass_kubernetes_schemas_strictly():
             continue  # CRDs: no bundled schema; covered by the structural tests above
         kv.validate(doc, kv.latest_version(), strict=True)
         checked += 1
-    assert checked == 4
+    assert checked == 7
     broken = k8s_docs()["Deployment/streamproc-worker"]
     container = broken["spec"]["template"]["spec"]["containers"][0]
     container["livenesProbe"] = container.pop("livenessProbe")
@@ -479,6 +494,77 @@ def test_kustomize_builds():
     assert result.returncode == 0, result.stderr
     built = [d for d in yaml.safe_load_all(result.stdout) if d]
     program = next(d for d in built if d["metadata"]["name"].startswith("streamproc-program-"))
-    deployment = next(d for d in built if d["kind"] == "Deployment")
-    volumes = deployment["spec"]["template"]["spec"]["volumes"]
-    assert program["metadata"]["name"] in {v.get("configMap", {}).get("name") for v in volumes}
+    deployment = next(d for d in built if d["kind"] == "Deployment"
+                      and d["metadata"]["name"] == "streamproc-worker")
+    quote = next(d for d in built if d["kind"] == "Deployment"
+                 and d["metadata"]["name"] == "streamproc-quote")
+    for d in (deployment, quote):  # a program change rolls the workers and the quote pods
+        volumes = d["spec"]["template"]["spec"]["volumes"]
+        assert program["metadata"]["name"] in {v.get("configMap", {}).get("name")
+                                               for v in volumes}
+
+
+# -- the quote API ------------------------------------------------------------------------------
+
+
+def test_k8s_quote_deployment_service_autoscaler_and_monitor_agree_with_the_server():
+    docs = k8s_docs()
+    deployment = docs["Deployment/streamproc-quote"]
+    pod = deployment["spec"]["template"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() \
+        <= pod["metadata"]["labels"].items()
+    worker_labels = docs["Deployment/streamproc-worker"]["spec"]["template"]["metadata"]["labels"]
+    assert not docs["Service/streamproc-worker"]["spec"]["selector"].items() \
+        <= pod["metadata"]["labels"].items(), "the worker Service must not select quote pods"
+    (container,) = pod["spec"]["containers"]
+    assert container["args"] == ["quote-server"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert all(k.upper().removeprefix("STREAMPROC_").lower() in QuoteSettings.__dataclass_fields__
+               for k in env)
+    port = obs_http.parse_addr(env["STREAMPROC_LISTEN"])[1]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": port}
+    assert container["livenessProbe"]["httpGet"]["path"] == quote_app.LIVENESS_PATH
+    assert container["readinessProbe"]["httpGet"]["path"] == quote_app.READINESS_PATH
+    assert container["startupProbe"]["httpGet"]["path"] == quote_app.LIVENESS_PATH
+    # the same settings as the workers, tokens from a Secret mounted where the setting says
+    refs = [e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e]
+    assert refs == ["streamproc-config"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    token_dir = env["STREAMPROC_AUTH_TOKENS_FILE"].rsplit("/", 1)[0]
+    assert "secret" in volumes[mounts[token_dir]]
+    assert "--insecure-no-auth" not in " ".join(container["args"])
+    assert {"requests", "limits"} <= container["resources"].keys()
+
+    service = docs["Service/streamproc-quote"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert not service["spec"]["selector"].items() <= worker_labels.items()
+    (svc_port,) = service["spec"]["ports"]
+    assert svc_port["targetPort"] == "http"
+
+    hpa = docs["HorizontalPodAutoscaler/streamproc-quote"]["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                     "name": "streamproc-quote"}
+    assert 2 <= hpa["minReplicas"] <= hpa["maxReplicas"]
+
+    monitor = docs["ServiceMonitor/streamproc-quote"]["spec"]
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["endpoints"]
+    assert endpoint["port"] == svc_port["name"] and endpoint["path"] == quote_app.METRICS_PATH
+
+
+def test_compose_quote_service_and_its_scrape_job():
+    doc = compose()
+    quote = doc["services"]["quote"]
+    assert quote["command"] == ["quote-server"]
+    env = quote["environment"]
+    assert set(env) >= WORKER_ENV_REQUIRED  # the workers' settings
+    port = obs_http.parse_addr(env["STREAMPROC_LISTEN"])[1]
+    assert quote["ports"] == [f"127.0.0.1:{port}:{port}"], "published on loopback only"
+    (secret,) = quote["secrets"]
+    assert env["STREAMPROC_AUTH_TOKENS_FILE"] == f"/run/secrets/{secret}"
+    assert (DEPLOY / compose_default(doc["secrets"][secret]["file"])).is_file()
+    assert quote_app.READINESS_PATH in " ".join(quote["healthcheck"]["test"])
+    jobs = yaml.safe_load((PROM / "prometheus.yml").read_text())["scrape_configs"]
+    job = next(c for c in jobs if c["job_name"] == "streamproc-quote")
+    assert job["static_configs"][0]["targets"] == [f"quote:{port}"]
