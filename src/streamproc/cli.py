@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "replay",
     "worker",
     "balance",
+    "erase",
     "loadgen",
     "stack",
     "quote_server",

@@ -29,6 +29,9 @@ class WorkerSettings:
     consumer: str = "direct"  # receipts via aiokafka getmany ("direct") or a faust agent
     timer_interval_s: float = 1.0
     output_ttl_s: int = 86_400
+    # the largest record the output topics take (their max.message.bytes; the broker's default
+    # is 1048588): a result that would not fit goes to the dead-letter topic as `too_large`
+    max_record_bytes: int = 1_000_000
     state_dir: str = ".run/worker"
     log_level: str = "warn"
     kafka_security_protocol: str = "PLAINTEXT"

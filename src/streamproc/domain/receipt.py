@@ -32,7 +32,9 @@ INVALID_JSON = "invalid_json"
 SCHEMA = "schema"
 UNKNOWN_ORIGINAL = "unknown_original_receipt"
 RETURN_EXCEEDS_SALE = "return_exceeds_sale"
-REJECT_REASONS = (INVALID_JSON, SCHEMA, UNKNOWN_ORIGINAL, RETURN_EXCEEDS_SALE)
+INTERNAL = "internal"  # any other failure while decoding, computing or rendering the message
+TOO_LARGE = "too_large"  # an output record that would not fit its topic
+REJECT_REASONS = (INVALID_JSON, SCHEMA, UNKNOWN_ORIGINAL, RETURN_EXCEEDS_SALE, INTERNAL, TOO_LARGE)
 
 
 @dataclass(frozen=True, slots=True)

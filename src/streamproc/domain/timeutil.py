@@ -58,8 +58,15 @@ def parse_program_time(value: object, tz: ZoneInfo) -> int:
     return to_us(dt)
 
 
+# instants every timezone can format: datetime's range less a day at each end
+FORMAT_MIN_US = to_us(datetime(1, 1, 2, tzinfo=_UTC))
+FORMAT_MAX_US = to_us(datetime(9999, 12, 30, tzinfo=_UTC))
+
+
 def format_us(us: int, tz: ZoneInfo) -> str:
-    return from_us(us, tz).isoformat()
+    """ISO text of an instant in `tz`; instants past what a datetime holds are clamped to its
+    ends (a stored date from an older, unbounded program must not stop the timers)."""
+    return from_us(min(max(us, FORMAT_MIN_US), FORMAT_MAX_US), tz).isoformat()
 
 
 class LocalClock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamproc.domain.deadletter import raw_fields
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import (
     RETURN_EXCEEDS_SALE,
@@ -115,8 +116,8 @@ class Processor:
         return out
 
     def rejected(self, rej: Reject, raw: bytes | str) -> Outcome:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        return Outcome(REJECTED, reject={"reason": rej.reason, "detail": rej.detail, "raw": text})
+        return Outcome(REJECTED, reject={"reason": rej.reason, "detail": rej.detail,
+                                         **raw_fields(raw)})
 
     # --------------------------------------------------------------- sale
     def context(self, receipt: Receipt, st: CustomerState | None, view: StateView) -> SaleContext:

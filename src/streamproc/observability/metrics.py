@@ -24,7 +24,10 @@ from streamproc.domain.result import AppliedResult, ReceiptResult
 PREFIX = "streamproc_"
 
 RECEIPT_STATUSES = ("applied", "duplicate", "rejected")
-DLQ_REASONS = ("invalid_json", "schema", "unknown_original_receipt", "return_exceeds_sale")
+DLQ_REASONS = ("invalid_json", "schema", "unknown_original_receipt", "return_exceeds_sale",
+               "internal", "too_large")
+FAILURE_STAGES = ("decode", "compute", "render", "profile", "timer")
+PROFILE_OUTCOMES = ("stored", "erased", "rejected")
 EVENT_TYPES = (
     "points_accrued",
     "points_redeemed",
@@ -61,6 +64,8 @@ METRIC_NAMES: frozenset[str] = frozenset(
     {
         "streamproc_receipts_total",
         "streamproc_dlq_total",
+        "streamproc_message_failures_total",
+        "streamproc_profiles_total",
         "streamproc_batch_size",
         "streamproc_batch_processing_seconds",
         "streamproc_receipt_latency_seconds",
@@ -112,6 +117,15 @@ class LoyaltyMetrics:
         self.dlq = Counter(
             "streamproc_dlq", "Messages sent to the dead-letter topic, by reason.", ["reason"],
             registry=r,
+        )  # fmt: skip
+        self.failures = Counter(
+            "streamproc_message_failures",
+            "Unexpected errors confined to one message or one customer (the stream went on), "
+            "by stage: decode, compute, render, profile, timer.", ["stage"], registry=r,
+        )  # fmt: skip
+        self.profiles = Counter(
+            "streamproc_profiles", "Customer profile messages, by outcome (stored, erased, "
+            "rejected).", ["outcome"], registry=r,
         )  # fmt: skip
         self.batch_size = Histogram(
             "streamproc_batch_size", "Receipts per processed batch.",
@@ -196,6 +210,10 @@ class LoyaltyMetrics:
             self.receipts.labels(status=status)
         for reason in DLQ_REASONS:
             self.dlq.labels(reason=reason)
+        for stage in FAILURE_STAGES:
+            self.failures.labels(stage=stage)
+        for outcome in PROFILE_OUTCOMES:
+            self.profiles.labels(outcome=outcome)
 
     # -- receipts and batches ---------------------------------------------------------------
 
@@ -206,6 +224,14 @@ class LoyaltyMetrics:
 
     def count_dlq(self, reason: str, n: int = 1) -> None:
         self.dlq.labels(reason=_check(reason, DLQ_REASONS, "DLQ reason")).inc(_count(n, "messages"))
+
+    def count_failure(self, stage: str, n: int = 1) -> None:
+        self.failures.labels(stage=_check(stage, FAILURE_STAGES, "failure stage")).inc(
+            _count(n, "failures"))
+
+    def count_profiles(self, outcome: str, n: int = 1) -> None:
+        self.profiles.labels(outcome=_check(outcome, PROFILE_OUTCOMES, "profile outcome")).inc(
+            _count(n, "profiles"))
 
     def observe_batch(self, size: int, seconds: float, now: float | None = None) -> None:
         """One processed batch: its receipt count and wall time; stamps the last batch time."""

@@ -2,8 +2,11 @@
 
 No faust here: the Faust agent (`streamproc.stream`) and `replay --redis` both drive this.
 A batch is applied to Redis in one atomic, idempotent call; a conflict (the state moved under
-us) recomputes the batch, transient Redis errors are retried with backoff, anything else is
-raised for the caller to stop on (never skip a batch).
+us) recomputes the batch, and Redis errors are retried with backoff, without a limit: only
+liveness decides when a worker that cannot reach Redis is replaced. Data never stops a batch:
+a message whose decoding, computation or rendering fails for any reason goes to the dead-letter
+topic (`internal`, or `too_large` when its result would not fit the topic), and the batch is
+recomputed without it so none of its partial changes reach Redis.
 """
 
 from __future__ import annotations
@@ -19,16 +22,48 @@ from typing import Any
 import orjson
 import redis.exceptions as rexc
 
+from streamproc.domain.deadletter import internal_reject, raw_fields, too_large
 from streamproc.domain.program import Program
-from streamproc.domain.receipt import Receipt, Reject, parse_profile
+from streamproc.domain.receipt import (
+    INVALID_JSON,
+    MAX_ID,
+    SCHEMA,
+    Profile,
+    Receipt,
+    Reject,
+    parse_profile,
+)
 from streamproc.engine import timers
 from streamproc.engine.processor import APPLIED, REJECTED, Outcome, Processor, SaleEngine
+from streamproc.state.redis.erase import erase_profiles
 from streamproc.state.redis.store import Conflict, RedisStore
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_REDIS = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError,
                    rexc.TryAgainError, OSError)
+# a record must fit the topic's max.message.bytes (broker default 1048588) with its batch header
+DEFAULT_MAX_RECORD_BYTES = 1_000_000
+TOMBSTONE = "message has no value (a tombstone)"
+
+
+class _MessageFailed(Exception):
+    """Message `index` of the batch failed: recompute the batch with it as a reject."""
+
+    def __init__(self, index: int, reject: Reject) -> None:
+        super().__init__(reject.detail)
+        self.index = index
+        self.reject = reject
+
+
+def message_failure(stage: str, exc: BaseException, origin: str, metrics: Any) -> Reject:
+    """Log one message's unexpected error once (with its origin and stack), count it, and
+    return the `internal` reject its dead-letter record carries (no stack there)."""
+    log.error("%s failed for message %s; it goes to the dead-letter topic", stage, origin,
+              exc_info=exc)
+    if metrics is not None:
+        metrics.count_failure(stage)
+    return internal_reject(exc, stage)
 
 
 @dataclass(slots=True)
@@ -72,7 +107,7 @@ class _BatchTimers:
                 self.heap.append((due, cid))
         heapq.heapify(self.heap)
 
-    def after(self, o: Outcome, view: Any) -> None:
+    def after(self, o: Outcome, view: Any, metrics: Any = None) -> None:
         if o.receipt is None:
             return
         self.clock = max(self.clock, o.receipt.ts_us)
@@ -84,8 +119,13 @@ class _BatchTimers:
         while self.heap and self.heap[0][0] <= self.clock:
             _, due_cid = heapq.heappop(self.heap)
             st = view.customers[due_cid]
-            for ev in timers.fire_due(st, self.program, self.clock):
-                self.records.append((due_cid.encode(), orjson.dumps(ev)))
+            try:
+                fired = [(due_cid.encode(), orjson.dumps(ev))
+                         for ev in timers.fire_due(st, self.program, self.clock)]
+            except Exception as exc:  # one customer's timers, never the batch
+                _timer_failed(due_cid, exc, metrics)
+                continue
+            self.records.extend(fired)
             view.touch(st)
             nxt = timers.next_due(st, self.program)
             if nxt is not None and nxt > self.clock:
@@ -100,14 +140,16 @@ class BatchProcessor:
     """Applies batches of receipt messages to Redis state and says what to produce."""
 
     def __init__(self, program: Program, engine: SaleEngine, store: RedisStore,
-                 max_conflicts: int = 20, max_retry_seconds: float = 120.0,
-                 metrics: Any = None, replay_clock: bool = False) -> None:
+                 max_conflicts: int = 20, max_retry_seconds: float | None = None,
+                 metrics: Any = None, replay_clock: bool = False,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         self.program = program
         self.processor = Processor(program, engine)
         self.store = store
         self.max_conflicts = max_conflicts
         self.max_retry_seconds = max_retry_seconds
         self.metrics = metrics
+        self.max_record_bytes = max_record_bytes
         # a replay fires timers on the latest receipt time read, after every receipt (spec 6);
         # a stream fires them on the wall clock (`fire_timers`)
         self.replay_clock: int | None = 0 if replay_clock else None
@@ -126,7 +168,12 @@ class BatchProcessor:
         parsed, receipts = self._parse(msgs)
         out = BatchOutput()
         if receipts:
-            _, outcomes, _ = await self._compute(parsed, receipts, out, timers=False)
+            while True:
+                try:
+                    _, outcomes, _ = await self._compute(parsed, receipts, out, timers=False)
+                    break
+                except _MessageFailed as failed:
+                    receipts = self._exclude(parsed, failed)
         else:  # every message failed to decode: nothing to load
             outcomes = [self.processor.rejected(rej, m.value) for m, _, rej in parsed]
         self._render(parsed, outcomes, out)
@@ -136,11 +183,22 @@ class BatchProcessor:
         parsed: list[tuple[InMessage, Receipt | None, Reject | None]] = []
         decode = self.processor.decode
         for m in msgs:
+            if m.value is None:
+                parsed.append((m, None, Reject(INVALID_JSON, TOMBSTONE)))
+                continue
             try:
                 parsed.append((m, decode(m.value), None))
             except Reject as rej:
                 parsed.append((m, None, rej))
+            except Exception as exc:
+                parsed.append((m, None, message_failure("decode", exc, m.origin, self.metrics)))
         return parsed, [r for _, r, _ in parsed if r is not None]
+
+    @staticmethod
+    def _exclude(parsed, failed: _MessageFailed) -> list[Receipt]:
+        """Turn the failed message into a reject; the receipts left to load and compute."""
+        parsed[failed.index] = (parsed[failed.index][0], None, failed.reject)
+        return [r for _, r, _ in parsed if r is not None]
 
     async def _compute(self, parsed, receipts, out: BatchOutput, timers: bool = True):
         """Load the state the batch touches and compute every message on it (no write)."""
@@ -150,14 +208,25 @@ class BatchProcessor:
         outcomes = []
         timers_in_batch = _BatchTimers(self, view) \
             if timers and self.replay_clock is not None else None
-        for m, r, rej in parsed:
+        limit = self.max_record_bytes
+        for i, (m, r, rej) in enumerate(parsed):
             if r is None:
                 outcomes.append(self.processor.rejected(rej, m.value))
-            else:
+                continue
+            try:
                 o = self.processor.process(r, view, m.value, m.origin)
-                outcomes.append(o)
-                if timers_in_batch is not None:
-                    timers_in_batch.after(o, view)
+                if o.status != REJECTED:
+                    size = len(o.result_json()) + len(r.customer_id or r.receipt_id)
+                    if size > limit:
+                        raise _MessageFailed(i, too_large("result", size, limit))
+            except _MessageFailed:
+                raise
+            except Exception as exc:
+                raise _MessageFailed(i, message_failure("compute", exc, m.origin,
+                                                        self.metrics)) from None
+            outcomes.append(o)
+            if timers_in_batch is not None:
+                timers_in_batch.after(o, view, self.metrics)
         return view, outcomes, timers_in_batch
 
     async def _compute_and_commit(self, parsed, receipts, out: BatchOutput) -> list[Outcome]:
@@ -174,15 +243,18 @@ class BatchProcessor:
                 if timers_in_batch is not None:
                     self.replay_clock = timers_in_batch.clock
                 return outcomes
+            except _MessageFailed as failed:  # recompute from a fresh load without it
+                receipts = self._exclude(parsed, failed)
             except Conflict as exc:
                 out.conflicts += 1
                 if out.conflicts > self.max_conflicts:
                     raise RetryBudgetExceeded(f"batch kept conflicting: {exc}") from exc
                 log.info("state moved during the batch (%s); recomputing", exc)
-            except TRANSIENT_REDIS as exc:
+            except (rexc.RedisError, *TRANSIENT_REDIS) as exc:
                 if self.metrics is not None:
                     self.metrics.count_redis_error("apply_batch")
-                if time.monotonic() - started > self.max_retry_seconds:
+                if self.max_retry_seconds is not None and \
+                        time.monotonic() - started > self.max_retry_seconds:
                     raise RetryBudgetExceeded(f"Redis unavailable: {exc}") from exc
                 log.warning("Redis error (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -193,9 +265,7 @@ class BatchProcessor:
         for (m, r, _), o in zip(parsed, outcomes, strict=True):
             out.outcomes.append(o)
             if o.status == REJECTED:
-                rec = dict(o.reject or {})
-                rec.update(topic=m.topic, partition=m.partition, offset=m.offset)
-                out.dlq.append((m.key, dumps(rec)))
+                out.dlq.append((m.key, dead_letter(o.reject or {}, m, self.max_record_bytes)))
                 continue
             key = (r.customer_id or r.receipt_id).encode()
             out.results.append((key, o.result_json()))
@@ -204,27 +274,62 @@ class BatchProcessor:
                     out.events.append((key, dumps(ev)))
 
 
+def dead_letter(reject: dict[str, Any], m: InMessage,
+                max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> bytes:
+    """A dead-letter record: the reject and the message's origin. Already bounded by
+    `raw_fields` (64 KiB of the message); should it still not fit, it keeps only 1 KiB."""
+    rec = {**reject, "topic": m.topic, "partition": m.partition, "offset": m.offset}
+    data = orjson.dumps(rec)
+    if len(data) + len(m.key or b"") > max_bytes:
+        rec["raw"] = rec.get("raw", "")[:1024]
+        rec["detail"] = str(rec.get("detail", ""))[:1024]
+        data = orjson.dumps(rec)
+    return data
+
+
 async def apply_profiles(
-    store: RedisStore, msgs: Sequence[InMessage]
+    store: RedisStore, msgs: Sequence[InMessage], metrics: Any = None,
+    max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> list[tuple[bytes | None, bytes]]:
-    """Store customer profiles; return DLQ records for the ones that break the format."""
-    good = []
+    """Store customer profiles, erase those whose message is a tombstone (null value, keyed
+    by the customer id: how the compacted topic deletes a customer); return DLQ records for
+    the ones that break the format. The latest message per customer wins, as on the topic."""
+    latest: dict[str, Profile | None] = {}
     dlq = []
     for m in msgs:
         try:
-            good.append(parse_profile(m.value))
+            if m.value is None:
+                cid = (m.key or b"").decode("utf-8")
+                if not 1 <= len(cid) <= MAX_ID:
+                    raise Reject(SCHEMA, "tombstone: its key must be a customer id of "
+                                         f"1..{MAX_ID} characters")
+                latest[cid] = None
+            else:
+                p = parse_profile(m.value)
+                latest[p.customer_id] = p
         except Reject as rej:
-            dlq.append((m.key, orjson.dumps({
-                "reason": rej.reason, "detail": rej.detail,
-                "raw": m.value.decode("utf-8", "replace"), "topic": m.topic,
-                "partition": m.partition, "offset": m.offset})))
+            dlq.append((m.key, dead_letter({"reason": rej.reason, "detail": rej.detail,
+                                            **raw_fields(m.value)}, m, max_bytes)))
+        except Exception as exc:
+            rej = message_failure("profile", exc, m.origin, metrics)
+            dlq.append((m.key, dead_letter({"reason": rej.reason, "detail": rej.detail,
+                                            **raw_fields(m.value)}, m, max_bytes)))
+    good = [p for p in latest.values() if p is not None]
+    gone = [cid for cid, p in latest.items() if p is None]
     if good:
         await store.put_profiles(good)
+    if gone:
+        await erase_profiles(store.client, store.keys, gone)
+    if metrics is not None:
+        metrics.count_profiles("stored", len(good))
+        metrics.count_profiles("erased", len(gone))
+        metrics.count_profiles("rejected", len(dlq))
     return dlq
 
 
 async def fire_timers(store: RedisStore, program: Program, now_us: int, limit: int = 500,
-                      owns: Callable[[str], bool] | None = None) -> list[tuple[bytes, bytes]]:
+                      owns: Callable[[str], bool] | None = None, metrics: Any = None,
+                      ) -> list[tuple[bytes, bytes]]:
     """Announce the point transitions due by `now_us` (activation, expiry warning, expiry) and
     mark them announced, atomically; return the event records to produce. `owns` keeps a
     worker to the customers of its own partitions. Raises `Conflict` when a receipt moved one
@@ -237,8 +342,26 @@ async def fire_timers(store: RedisStore, program: Program, now_us: int, limit: i
     view = await store.load_customers(due)
     records: list[tuple[bytes, bytes]] = []
     for cid, st in view.customers.items():
-        for ev in timers.fire_due(st, program, now_us):
-            records.append((cid.encode(), orjson.dumps(ev)))
+        try:
+            fired = [(cid.encode(), orjson.dumps(ev))
+                     for ev in timers.fire_due(st, program, now_us)]
+        except Exception as exc:  # this customer's timers only: the others go on
+            _timer_failed(cid, exc, metrics)
+            continue  # not touched: nothing of it is written, the next tick tries again
+        records.extend(fired)
         view.touch(st)
     await store.commit(view)
     return records
+
+
+_TIMER_FAILURES_LOGGED: set[str] = set()
+
+
+def _timer_failed(cid: str, exc: BaseException, metrics: Any) -> None:
+    """Count every failure; log each customer's once per process (it recurs every tick)."""
+    if metrics is not None:
+        metrics.count_failure("timer")
+    if cid not in _TIMER_FAILURES_LOGGED and len(_TIMER_FAILURES_LOGGED) < 10_000:
+        _TIMER_FAILURES_LOGGED.add(cid)
+        log.error("timers failed for customer %r; the other customers go on", cid,
+                  exc_info=exc)

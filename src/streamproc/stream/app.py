@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 import orjson
+import redis.exceptions as rexc
 from aiokafka import AIOKafkaProducer
 
 from streamproc import __version__
@@ -84,7 +85,8 @@ class Worker:
         self.metrics.set_worker_info(__version__, engine.name)
         self.store = RedisStore(redis_url(settings), program, prefix=settings.redis_prefix,
                                 output_ttl_s=settings.output_ttl_s)
-        self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics)
+        self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics,
+                                      max_record_bytes=settings.max_record_bytes)
         self.producer: AIOKafkaProducer | None = None
         self.batch_producer: BatchProducer | None = None
         self.last_loop = time.monotonic()
@@ -291,7 +293,17 @@ class Worker:
     async def handle_customers(self, events: list[Any]) -> None:
         msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset,
                           e.message.key, e.message.value) for e in events]
-        dlq = await apply_profiles(self.store, msgs)
+        delay = 0.05
+        while True:  # Redis is waited for, without a limit: liveness decides
+            try:
+                dlq = await apply_profiles(self.store, msgs, self.metrics,
+                                           self.s.max_record_bytes)
+                break
+            except (rexc.RedisError, OSError) as exc:
+                self.metrics.count_redis_error("profiles")
+                log.warning("Redis error storing profiles (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         if dlq:
             await self.produce(BatchOutput(dlq=dlq))
 
@@ -299,16 +311,21 @@ class Worker:
         now_us = time.time_ns() // 1000
         try:
             if self.loop is None:
-                records = await fire_timers(self.store, self.program, now_us)
+                records = await fire_timers(self.store, self.program, now_us,
+                                            metrics=self.metrics)
             else:
                 # only the owner of a customer's partition announces its points, between two
                 # of its own batches: no worker ever races another over a customer
                 async with self.loop.lock:
                     owns = self.loop.owner_check()
                     records = await fire_timers(self.store, self.program, now_us,
-                                                limit=5000, owns=owns)
+                                                limit=5000, owns=owns, metrics=self.metrics)
         except Conflict:
             return  # a receipt moved one of the customers meanwhile: next tick
+        except (rexc.RedisError, OSError) as exc:  # the next tick tries again
+            self.metrics.count_redis_error("timers")
+            log.warning("Redis error firing timers (%s); next tick", exc)
+            return
         if records:
             for etype, n in Counter(orjson.loads(v)["type"] for _, v in records).items():
                 self.metrics.count_event(etype, n)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
@@ -70,6 +71,7 @@ class ReceiptsLoop:
         self.last_commit = time.monotonic()
         self.commit_interval_s = commit_interval_s
         self.max_pending = 20
+        self.kafka_errors = 0
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=batch_size,
@@ -79,27 +81,55 @@ class ReceiptsLoop:
     async def run(self) -> None:
         await self.consumer.start()
         self.consumer.subscribe([self.topic], listener=_Listener(self))
+        delay = 0.1
         try:
             while not self.stopping:
-                data = await self.consumer.getmany(timeout_ms=self.wait_ms,
-                                                   max_records=self.batch_size)
-                self.last_poll = time.monotonic()
-                if data:
+                try:
+                    await self._step()
+                    delay = 0.1
+                except KafkaError as exc:  # infrastructure: wait and redo, never exit
+                    self.kafka_errors += 1
+                    log.warning("Kafka error (%r); reading again from the committed offsets "
+                                "in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
                     async with self.lock:
-                        msgs = [InMessage(r.topic, r.partition, r.offset, r.key, r.value,
-                                          r.timestamp) for recs in data.values() for r in recs]
-                        self.pending.append(await self.handle(msgs))
-                        for tp, recs in data.items():
-                            self.offsets[tp] = recs[-1].offset + 1
-                if self.pending and (not data or len(self.pending) >= self.max_pending
-                                     or time.monotonic() - self.last_commit
-                                     >= self.commit_interval_s):
-                    async with self.lock:
-                        await self.flush()
+                        await self.rewind()
             async with self.lock:
                 await self.flush()
         finally:
             await self.consumer.stop()
+
+    async def _step(self) -> None:
+        data = await self.consumer.getmany(timeout_ms=self.wait_ms, max_records=self.batch_size)
+        self.last_poll = time.monotonic()
+        if data:
+            async with self.lock:
+                msgs = [InMessage(r.topic, r.partition, r.offset, r.key, r.value,
+                                  r.timestamp) for recs in data.values() for r in recs]
+                self.pending.append(await self.handle(msgs))
+                for tp, recs in data.items():
+                    self.offsets[tp] = recs[-1].offset + 1
+        if self.pending and (not data or len(self.pending) >= self.max_pending
+                             or time.monotonic() - self.last_commit
+                             >= self.commit_interval_s):
+            async with self.lock:
+                await self.flush()
+
+    async def rewind(self) -> None:
+        """Drop the batches whose records may not have reached Kafka and read their messages
+        again from the committed offsets: Redis answers them from the stored outputs, so the
+        same records are produced again (as after a crash, without the restart)."""
+        if self.pending:
+            await asyncio.gather(*self.pending, return_exceptions=True)
+            self.pending.clear()
+        self.offsets.clear()
+        for tp in self.assignment():
+            committed = await self.consumer.committed(tp)
+            if committed is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
 
     async def flush(self) -> None:
         """Wait until Kafka has every record of the batches handled so far, then commit their

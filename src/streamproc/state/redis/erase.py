@@ -1,0 +1,69 @@
+"""Erasure: a customer's profile, or their profile and loyalty state, leave Redis.
+
+A tombstone on the compacted `customers` topic (how master data deletes a customer) removes
+the profile; `streamproc erase` removes the profile, the points and tier state and the timer
+entry. What stays is not personal: campaign budgets and totals, counts, the liability counter
+(less the erased points). Receipt records and stored outputs carry the customer id until they
+expire (the return window plus 7 days, the output TTL); docs/operations.md says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import redis.asyncio as aredis
+
+from streamproc.state.redis.keys import Keys
+from streamproc.state.redis.store import decode_state
+
+LUA_ERASE = resources.files("streamproc.state.redis").joinpath("lua").joinpath(
+    "erase_customer.lua").read_text()
+
+
+@dataclass(frozen=True)
+class Erased:
+    customer_id: str
+    profile: bool
+    state: bool
+    timer: bool
+    points: int  # outstanding points taken off the liability counter
+
+    def describe(self) -> str:
+        if not (self.profile or self.state or self.timer):
+            return f"customer {self.customer_id!r}: nothing stored, nothing removed"
+        parts = []
+        if self.profile:
+            parts.append("profile")
+        if self.state:
+            parts.append(f"loyalty state ({self.points} outstanding points taken off the "
+                         "liability)")
+        if self.timer:
+            parts.append("timer entry")
+        return f"customer {self.customer_id!r}: removed " + ", ".join(parts)
+
+
+async def erase_profiles(client: aredis.Redis, keys: Keys, customer_ids: list[str]) -> int:
+    """Delete these customers' profiles (tombstones); how many existed."""
+    if not customer_ids:
+        return 0
+    return int(await client.delete(*[keys.profile(c) for c in customer_ids]))
+
+
+async def erase_customer(client: aredis.Redis, keys: Keys, customer_id: str,
+                         attempts: int = 20) -> Erased:
+    """Delete a customer's profile, state and timer entry atomically (retried if a worker
+    moved the state meanwhile)."""
+    script = client.register_script(LUA_ERASE)
+    for _ in range(attempts):
+        v, s = await client.hmget(keys.customer(customer_id), "v", "s")
+        points = 0
+        if s is not None:
+            points = sum(decode_state(customer_id, s).balance())
+        res = await script(keys=[keys.customer(customer_id), keys.profile(customer_id),
+                                 keys.timers, keys.liability],
+                           args=[v or b"", customer_id, str(points)])
+        if int(res[0]) == 1:
+            return Erased(customer_id, bool(res[1]), bool(res[2]), bool(res[3]),
+                          points if res[2] else 0)
+    raise RuntimeError(f"customer {customer_id!r} kept changing; try again")
