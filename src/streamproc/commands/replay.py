@@ -56,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
         if f and not Path(f).is_file():
             print(f"no such file: {f}", file=sys.stderr)
             return 2
+    for flag in ("out", "events", "rejects", "report"):  # refused now, not after the run
+        f = getattr(args, flag)
+        if f and not Path(f).parent.is_dir():
+            print(f"--{flag} {f}: no such folder {str(Path(f).parent)!r}", file=sys.stderr)
+            return 2
+        if f and Path(f).is_dir():
+            print(f"--{flag} {f}: is a folder, not a file", file=sys.stderr)
+            return 2
     if args.redis:
         from streamproc.replay.in_redis import run_redis_replay
 

@@ -7,6 +7,7 @@ must equal. Timer events fire on the latest receipt time read.
 from __future__ import annotations
 
 import heapq
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -15,12 +16,15 @@ from typing import IO, Any
 
 import orjson
 
+from streamproc.domain.deadletter import internal_reject, raw_fields
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Reject, parse_profile
 from streamproc.engine import timers
 from streamproc.engine.processor import REJECTED, Outcome, Processor, SaleEngine
 from streamproc.replay.report import RunReport
 from streamproc.state.memory import MemoryState
+
+log = logging.getLogger(__name__)
 
 
 def read_messages(path: str | Path) -> Iterator[tuple[int, bytes]]:
@@ -60,6 +64,7 @@ class TimerQueue:
         self.state = state
         self.heap: list[tuple[int, str]] = []
         self.due: dict[str, int] = {}
+        self.failures = 0
 
     def reschedule(self, customer_id: str) -> None:
         nd = timers.next_due(self.state.customer(customer_id), self.program)
@@ -77,8 +82,12 @@ class TimerQueue:
             if self.due.get(cid) != due:
                 continue  # stale entry
             del self.due[cid]
-            out.extend(timers.fire_due(self.state.customer(cid), self.program, now_us))
-            self.reschedule(cid)
+            try:
+                out.extend(timers.fire_due(self.state.customer(cid), self.program, now_us))
+                self.reschedule(cid)
+            except Exception as exc:  # one customer's timers; the others go on
+                self.failures += 1
+                log.error("timers failed for customer %r", cid, exc_info=exc)
         return out
 
 
@@ -102,7 +111,7 @@ class Replay:
                 self.report.profiles_rejected += 1
                 if rejects is not None:
                     rejects.write(orjson.dumps({"reason": rej.reason, "detail": rej.detail,
-                                                "raw": raw.decode("utf-8", "replace"),
+                                                **raw_fields(raw),
                                                 "file": str(path), "line": no}) + b"\n")
 
     def run(self, messages: Iterable[tuple[int, bytes]], source: str = "",
@@ -111,7 +120,11 @@ class Replay:
         started = time.perf_counter()
         for no, raw in messages:
             origin = {"file": source, "line": no}
-            o = self.processor.process_raw(raw, self.state, origin=f"{source}:{no}")
+            try:
+                o = self.processor.process_raw(raw, self.state, origin=f"{source}:{no}")
+            except Exception as exc:  # a bad line is a reject, never a traceback
+                log.error("line %s:%s failed; written to the rejects", source, no, exc_info=exc)
+                o = self.processor.rejected(internal_reject(exc, "compute"), raw)
             self.report.count(o)
             fired: list[dict[str, Any]] = []
             if o.receipt is not None:

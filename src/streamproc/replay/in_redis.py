@@ -27,7 +27,8 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine) -
     import time
 
     store = RedisStore(args.redis, program, record_ttl=False)
-    batcher = BatchProcessor(program, engine, store, replay_clock=True)
+    # a command, not a worker: it gives up on a Redis that stays away for a minute
+    batcher = BatchProcessor(program, engine, store, replay_clock=True, max_retry_seconds=60)
     report = RunReport()
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
