@@ -6,6 +6,9 @@ together so a marketer fixes the file in one pass.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +169,7 @@ class Program:
     expiring_days_before: int | None
     campaigns: tuple[Campaign, ...]  # by priority (higher first), then id
     source: str = "<program>"
+    version: str = ""  # content hash of the program file: results name the rules they used
 
     @property
     def return_window_us(self) -> int:
@@ -225,11 +229,22 @@ def load_program(path: str | Path) -> Program:
         doc = read_program_doc(p)
     except ProgramFileError as exc:
         raise ProgramError([str(exc)]) from None
-    return program_from_dict(doc, source=str(p))
+    return program_from_dict(doc, source=str(p), version=content_version(p.read_bytes()))
 
 
-def program_from_dict(doc: Any, source: str = "<program>") -> Program:
-    return _Loader(source).load(doc)
+def content_version(data: bytes) -> str:
+    """`program_version`: the first 16 hex digits of the SHA-256 of the file's bytes."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def program_from_dict(doc: Any, source: str = "<program>", version: str | None = None) -> Program:
+    """A program from a parsed document; without a file, the version hashes its canonical
+    JSON."""
+    prog = _Loader(source).load(doc)
+    if version is None:
+        canon = json.dumps(doc, sort_keys=True, default=str, separators=(",", ":"))
+        version = content_version(canon.encode())
+    return dataclasses.replace(prog, version=version)
 
 
 class _Loader:

@@ -80,13 +80,14 @@ class AppliedResult:
     balance: Balance | None  # None: anonymous
     tier: str | None  # None: anonymous
     events: list[Event]
+    program_version: str = ""  # content hash of the program file (additive, section 6)
 
 
 @dataclass(slots=True)
 class ReturnResult(AppliedResult):
     """A return applied: the amounts are the reversal (negative), `applied` is empty."""
 
-    original_receipt_id: str
+    original_receipt_id: str = ""
 
 
 ReceiptResult = AppliedResult | DuplicateResult
@@ -119,5 +120,6 @@ def _applied(d: dict[str, Any], cls: type[AppliedResult], **extra: Any) -> Appli
         coupons=Coupons(list(c["accepted"]), [CouponRejected(**x) for x in c["rejected"]]),
         held_out=list(d["held_out"]),
         balance=None if b is None else Balance(b["active"], b["pending"]),
-        tier=d["tier"], events=list(d["events"]), **extra,
+        tier=d["tier"], events=list(d["events"]),
+        program_version=d.get("program_version", ""), **extra,
     )

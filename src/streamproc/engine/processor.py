@@ -222,7 +222,7 @@ class Processor:
             r.redeem,
             Coupons(calc.coupons_accepted,
                     [CouponRejected(c, why) for c, why in calc.coupons_rejected]),
-            calc.held_out, _balance(st), tier_after, events,
+            calc.held_out, _balance(st), tier_after, events, p.version,
         )
         return Outcome(APPLIED, result, events, receipt=r, calc=calc)
 
@@ -290,7 +290,7 @@ class Processor:
         result = ReturnResult(
             r.receipt_id, r.customer_id, APPLIED, -t_amount, -t_disc, -t_red,
             -t_amount + t_disc + t_red, -t_acc, out_lines, [], 0, Coupons([], []), [],
-            _balance(st), tier_after, events, sale.receipt_id,
+            _balance(st), tier_after, events, p.version, sale.receipt_id,
         )
         return Outcome(APPLIED, result, events, receipt=r)
 
