@@ -32,7 +32,7 @@ def _sale(rid: str, cid: str | None, day: int = 1, **kw) -> bytes:
 
 
 def _msgs(raws: list[bytes | None], topic: str = "receipts") -> list[InMessage]:
-    return [InMessage(topic, 0, i, b"k", r) for i, r in enumerate(raws)]  # type: ignore[arg-type]
+    return [InMessage(topic, 0, i, None, r) for i, r in enumerate(raws)]  # type: ignore[arg-type]
 
 
 class Exploding:

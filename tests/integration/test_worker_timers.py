@@ -13,6 +13,7 @@ from e2e_support import WorkerProcess, produce, read_all, read_until, worker_env
 
 from streamproc.state.redis.store import read_customer
 from streamproc.tools.devstack import create_topics
+from streamproc.tools.loadgen import receipt_key
 
 pytestmark = pytest.mark.integration
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -29,7 +30,8 @@ def test_activation_events_fire_once_per_bucket(tmp_path, kafka_bootstrap, redis
     env["STREAMPROC_TIMER_INTERVAL_S"] = "0.2"
     w = WorkerProcess(tmp_path, "w", env).start()
     try:
-        asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", [(b"C1", r) for r in raws]))
+        asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts",
+                            [(receipt_key(r), r) for r in raws]))
 
         def problem() -> str | None:
             return None if w.alive() else f"worker died:\n{w.tail()}"

@@ -45,6 +45,9 @@ TRANSIENT_REDIS = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingErro
 # a record must fit the topic's max.message.bytes (broker default 1048588) with its batch header
 DEFAULT_MAX_RECORD_BYTES = 1_000_000
 TOMBSTONE = "message has no value (a tombstone)"
+# spec section 2: a receipt's key is its customer_id (receipt_id when anonymous); another key
+# puts it on a partition where it races the customer's other receipts
+MISKEYED = "key: must be the receipt's customer_id (its receipt_id when anonymous), not "
 
 
 class _MessageFailed(Exception):
@@ -187,7 +190,10 @@ class BatchProcessor:
                 parsed.append((m, None, Reject(INVALID_JSON, TOMBSTONE)))
                 continue
             try:
-                parsed.append((m, decode(m.value), None))
+                r = decode(m.value)
+                if m.key is not None and m.key != (r.customer_id or r.receipt_id).encode():
+                    raise Reject(SCHEMA, MISKEYED + repr(m.key[:64]))
+                parsed.append((m, r, None))
             except Reject as rej:
                 parsed.append((m, None, rej))
             except Exception as exc:
