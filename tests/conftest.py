@@ -95,3 +95,42 @@ def make_topics(kafka_bootstrap: str) -> Callable[..., str]:
         return name
 
     return make
+
+
+# -- secured servers: SASL_SSL Kafka with ACLs, TLS Redis with ACL users --------------------
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """One broker per session with a SASL_SSL listener (SCRAM-SHA-512, a keytool keystore)
+    and ACLs enforced; users `admin` (super user) and `streamproc` (the KafkaUser manifest's
+    ACLs). Passwords in `broker.passwords`."""
+    from secure_support import apply_strimzi_acls, password
+
+    passwords = {"admin": password(), "streamproc": password()}
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka-secure"), scram_users=passwords)
+    broker.passwords = passwords  # type: ignore[attr-defined]
+    try:
+        broker.start(timeout=120)
+        apply_strimzi_acls(broker.internal_bootstrap, "streamproc-worker", "streamproc")
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server per session on TLS only, `default` user off; users `admin` and
+    `streamproc` (the worker's documented ACL, prefix `sp`). Passwords in `.passwords`."""
+    from secure_support import REDIS_WORKER_RULES, password
+
+    passwords = {"admin": password(), "streamproc": password()}
+    users = {"admin": (passwords["admin"], "~* &* +@all"),
+             "streamproc": (passwords["streamproc"], REDIS_WORKER_RULES.format(prefix="sp"))}
+    server = RedisServer(tmp_path_factory.mktemp("redis-secure"), acl_users=users)
+    server.passwords = passwords  # type: ignore[attr-defined]
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from streamproc.config import add_redis_flags
+
     p = sub.add_parser("balance", help="show a customer's points, buckets, tier and offers")
     p.add_argument("customer")
-    p.add_argument("--redis", default=os.environ.get("STREAMPROC_REDIS",
-                                                     "redis://127.0.0.1:6379/0"))
+    add_redis_flags(p, "Redis URL (env STREAMPROC_REDIS)",
+                    os.environ.get("STREAMPROC_REDIS", "redis://127.0.0.1:6379/0"))
     p.add_argument("--program", default=os.environ.get("STREAMPROC_PROGRAM"),
                    help="to name the tier and print times in the program's timezone")
     p.add_argument("--prefix", default=os.environ.get("STREAMPROC_REDIS_PREFIX", "sp"))
@@ -23,14 +26,25 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from streamproc.config import SettingsError, redis_access_from
     from streamproc.domain.timeutil import format_us
     from streamproc.engine.model import ACTIVE, PENDING
+    from streamproc.state.redis.access import RedisUnavailable, read_or_explain
     from streamproc.state.redis.store import read_customer
 
     console = Console()
-    st = read_customer(args.redis, args.customer, args.prefix)
+    try:
+        access = redis_access_from(args)
+        st = read_or_explain(lambda: read_customer(access.url, args.customer, args.prefix,
+                                                   access.client_kwargs()), access)
+    except SettingsError as exc:
+        print(f"balance: bad setting: {exc}", file=sys.stderr)
+        return 2
+    except RedisUnavailable as exc:
+        print(f"balance: {exc}", file=sys.stderr)
+        return 69
     if st is None:
-        console.print(f"no customer {args.customer!r} in {args.redis}", markup=False)
+        console.print(f"no customer {args.customer!r} in {access.shown}", markup=False)
         return 1
     tz = ZoneInfo("UTC")
     tier = "-"

@@ -33,13 +33,16 @@ def _fail(msg: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from streamproc.commands._startup import load_program_and_engine
-    from streamproc.config import settings_from
+    from streamproc.config import SettingsError, settings_from
     from streamproc.observability.http import parse_addr
     from streamproc.quote.auth import AuthConfigError, TokenAuth, is_loopback
     from streamproc.quote.settings import QuoteSettings
 
-    s = settings_from(args)
-    q = settings_from(args, cls=QuoteSettings)
+    try:
+        s = settings_from(args)
+        q = settings_from(args, cls=QuoteSettings)
+    except SettingsError as exc:
+        return _fail(f"bad setting: {exc}")
     if not s.program:
         return _fail("no program file (--program or STREAMPROC_PROGRAM)")
     try:
@@ -75,14 +78,16 @@ async def _serve(s, q, program, engine, auth, host: str, port: int) -> int:
     from aiohttp import web
 
     from streamproc import __version__
-    from streamproc.config import redis_url
+    from streamproc.config import redis_access
     from streamproc.quote.app import make_app
     from streamproc.quote.metrics import QuoteMetrics
     from streamproc.quote.service import QuoteService
     from streamproc.state.redis.store import RedisStore
 
     log = logging.getLogger("streamproc.quote")
-    store = RedisStore(redis_url(s), program, prefix=s.redis_prefix, output_ttl_s=s.output_ttl_s)
+    access = redis_access(s)  # the password a parameter, never in the URL
+    store = RedisStore(access.url, program, prefix=s.redis_prefix, output_ttl_s=s.output_ttl_s,
+                       connection=access.client_kwargs())
     service = QuoteService(program, engine, store, timeout_s=q.quote_timeout_ms / 1000)
     metrics = QuoteMetrics()
     metrics.info.info({"version": __version__, "engine": engine.name})

@@ -9,6 +9,8 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from streamproc.config import add_redis_flags
+
     p = sub.add_parser("replay", help="run the program over a receipts file (what-if, reference)")
     p.add_argument("--program", required=True)
     p.add_argument("--receipts", required=True)
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rejects", help="rejects JSONL")
     p.add_argument("--report", help="report JSON; a PNG chart of cost per campaign beside it")
     p.add_argument("--engine", choices=("compiled", "reference"), default="compiled")
-    p.add_argument("--redis", help="use this Redis (URL) as the state store instead of memory")
+    add_redis_flags(p, "use this Redis (URL) as the state store instead of memory", None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 

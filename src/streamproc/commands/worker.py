@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: Kafka or Redis unreachable or refusing us
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from streamproc.config import add_worker_flags
@@ -17,24 +19,62 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from streamproc.commands._startup import load_program_and_engine
-    from streamproc.config import settings_from
+def _state_dir(path: str) -> str | None:
+    """The absolute, writable state folder (faust's datadir), or None after saying why not."""
+    import os
+    from pathlib import Path
 
-    s = settings_from(args)
+    d = Path(path).expanduser().absolute()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        print(f"worker: state dir {d} is not writable ({exc.strerror}); set "
+              "STREAMPROC_STATE_DIR to a writable absolute path", file=sys.stderr)
+        return None
+    return os.fspath(d)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from streamproc.commands._startup import load_program_and_engine
+    from streamproc.config import SettingsError, kafka_client_kwargs, settings_from
+    from streamproc.observability import logs
+
+    try:
+        s = settings_from(args)
+    except SettingsError as exc:
+        print(f"worker: bad setting: {exc}", file=sys.stderr)
+        return 2
     if not s.program:
         print("worker: no program file (--program or STREAMPROC_PROGRAM)", file=sys.stderr)
         return 2
+    logs.setup(s.log_level, s.log_format)
     loaded = load_program_and_engine(s.program, s.engine, "worker")
     if isinstance(loaded, int):
         return loaded
     program, engine = loaded
+    state_dir = _state_dir(s.state_dir)
+    if state_dir is None:
+        return 2
+    s.state_dir = state_dir
+    from streamproc.stream.preflight import Refused, Unreachable, preflight
+
+    try:
+        asyncio.run(preflight(s))
+    except (Refused, Unreachable) as exc:
+        print(f"worker: not starting: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     if args.create_topics:
         from streamproc.tools.devstack import create_topics
 
         create_topics(s.kafka, {s.receipts_topic: s.partitions, s.customers_topic: s.partitions,
                                 s.results_topic: s.partitions, s.events_topic: s.partitions,
-                                s.dlq_topic: 1}, compacted={s.customers_topic})
+                                s.dlq_topic: 1}, compacted={s.customers_topic},
+                      client_kwargs=kafka_client_kwargs(s))
     from streamproc.stream.app import run_worker
 
     return run_worker(s, program, engine)

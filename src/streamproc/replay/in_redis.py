@@ -9,24 +9,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 from pathlib import Path
 
 import orjson
 
+from streamproc.config import RedisAccess
 from streamproc.domain.program import Program
 from streamproc.engine.processor import SaleEngine
 from streamproc.processing.batch import BatchProcessor, InMessage, apply_profiles, fire_timers
 from streamproc.replay.in_memory import read_messages
 from streamproc.replay.report import RunReport
+from streamproc.state.redis.access import RedisUnavailable
 from streamproc.state.redis.store import RedisStore
 
 BATCH = 500
 
 
-async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine) -> RunReport:
+async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine,
+               access: RedisAccess) -> RunReport:
     import time
 
-    store = RedisStore(args.redis, program, record_ttl=False)
+    store = RedisStore(access.url, program, record_ttl=False, connection=access.client_kwargs())
+    await store.ping()  # a refused login is one line now, not a minute of retries
     # a command, not a worker: it gives up on a Redis that stays away for a minute
     batcher = BatchProcessor(program, engine, store, replay_clock=True, max_retry_seconds=60)
     report = RunReport()
@@ -78,9 +83,20 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine) -
 def run_redis_replay(args: argparse.Namespace, program: Program, engine: SaleEngine) -> int:
     from rich.console import Console
 
+    from streamproc.config import SettingsError, redis_access_from
     from streamproc.replay.summary import print_summary
+    from streamproc.state.redis.access import read_or_explain
 
-    report = asyncio.run(_run(args, program, engine))
+    try:
+        access = redis_access_from(args)
+    except SettingsError as exc:
+        print(f"replay: bad setting: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = read_or_explain(lambda: asyncio.run(_run(args, program, engine, access)), access)
+    except RedisUnavailable as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 69
     if args.report:
         rep = report.to_dict()
         rep.update(engine=engine.name, program=program.id, store="redis")

@@ -23,7 +23,7 @@ import redis.exceptions as rexc
 from aiokafka import AIOKafkaProducer
 
 from streamproc import __version__
-from streamproc.config import WorkerSettings, redis_url
+from streamproc.config import WorkerSettings, kafka_client_kwargs, redis_access
 from streamproc.domain.program import Program
 from streamproc.domain.result import AppliedResult
 from streamproc.engine.processor import SaleEngine
@@ -45,32 +45,16 @@ EXIT_FATAL = 70
 RETURNS_LABEL = "returns"  # reversals by returns, counted apart from the campaigns' grants
 
 
-def _kafka_security(s: WorkerSettings) -> dict[str, Any]:
-    kw: dict[str, Any] = {"security_protocol": s.kafka_security_protocol}
-    if s.kafka_sasl_mechanism:
-        kw.update(sasl_mechanism=s.kafka_sasl_mechanism,
-                  sasl_plain_username=s.kafka_sasl_username,
-                  sasl_plain_password=s.kafka_sasl_password)
-    if s.kafka_ssl_cafile:
-        from aiokafka.helpers import create_ssl_context
-
-        kw["ssl_context"] = create_ssl_context(cafile=s.kafka_ssl_cafile)
-    return kw
-
-
 def _faust_credentials(s: WorkerSettings) -> Any:
-    if s.kafka_sasl_mechanism:
-        import ssl
-
-        ctx = ssl.create_default_context(cafile=s.kafka_ssl_cafile or None) \
-            if "SSL" in s.kafka_security_protocol else None
+    """The same security as `kafka_client_kwargs`, in faust's terms."""
+    kw = kafka_client_kwargs(s)
+    if s.kafka_security_protocol.startswith("SASL_"):
         return faust.SASLCredentials(username=s.kafka_sasl_username,
                                      password=s.kafka_sasl_password,
-                                     mechanism=s.kafka_sasl_mechanism, ssl_context=ctx)
-    if s.kafka_ssl_cafile:
-        import ssl
-
-        return ssl.create_default_context(cafile=s.kafka_ssl_cafile)
+                                     mechanism=s.kafka_sasl_mechanism,
+                                     ssl_context=kw.get("ssl_context"))
+    if s.kafka_security_protocol == "SSL":
+        return faust.SSLCredentials(kw["ssl_context"])
     return None
 
 
@@ -83,8 +67,10 @@ class Worker:
         self.engine = engine
         self.metrics = LoyaltyMetrics()
         self.metrics.set_worker_info(__version__, engine.name)
-        self.store = RedisStore(redis_url(settings), program, prefix=settings.redis_prefix,
-                                output_ttl_s=settings.output_ttl_s)
+        access = redis_access(settings)
+        self.store = RedisStore(access.url, program, prefix=settings.redis_prefix,
+                                output_ttl_s=settings.output_ttl_s,
+                                connection=access.client_kwargs())
         self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics,
                                       max_record_bytes=settings.max_record_bytes)
         self.producer: AIOKafkaProducer | None = None
@@ -114,6 +100,7 @@ class Worker:
             web_enabled=False,
             web_tables_enabled=False,
             topic_partitions=s.partitions,
+            topic_disable_leader=True,  # no leader election: the worker has no leader's work
             datadir=s.state_dir,
             consumer_auto_offset_reset="earliest",
             stream_buffer_maxsize=max(4096, 4 * s.batch_size),
@@ -155,6 +142,14 @@ class Worker:
             except Exception as exc:  # gauges are best effort, never fatal
                 log.warning("gauge update failed: %s", exc)
 
+        @app.on_partitions_assigned.connect
+        async def log_assignment(sender: Any, assigned: set[Any], **kwargs: Any) -> None:
+            by_topic: dict[str, list[int]] = {}
+            for tp in assigned:
+                by_topic.setdefault(tp.topic, []).append(tp.partition)
+            for topic, parts in sorted(by_topic.items()):
+                log.info("%s partitions assigned (faust): %s", topic, sorted(parts))
+
         @app.on_before_shutdown.connect
         async def close_clients(sender: Any, **kwargs: Any) -> None:
             if self.loop is not None and self.loop_task is not None:
@@ -173,10 +168,10 @@ class Worker:
             if direct:
                 self.loop = ReceiptsLoop(
                     s.kafka, s.receipts_topic, s.group, s.batch_size, s.batch_wait_ms,
-                    self.apply_batch, self.forget_partitions, _kafka_security(s))
+                    self.apply_batch, self.forget_partitions, kafka_client_kwargs(s))
                 self.loop_task = asyncio.create_task(self._guarded(self.loop.run))
-            log.warning("streamproc worker %s: engine %s, metrics on %s", __version__,
-                        self.engine.name, s.metrics_addr)
+            log.info("streamproc worker %s: engine %s, metrics on %s, state in %s",
+                     __version__, self.engine.name, s.metrics_addr, s.state_dir)
 
         return app
 
@@ -207,7 +202,7 @@ class Worker:
         if self.producer is None:
             self.producer = AIOKafkaProducer(
                 bootstrap_servers=self.s.kafka, acks="all", enable_idempotence=True,
-                linger_ms=5, max_batch_size=1 << 20, **_kafka_security(self.s))
+                linger_ms=5, max_batch_size=1 << 20, **kafka_client_kwargs(self.s))
             await self.producer.start()
         return self.producer
 
@@ -362,9 +357,11 @@ def run_worker(settings: WorkerSettings, program: Program, engine: SaleEngine) -
     """Run until stopped (SIGTERM/SIGINT), like `faust worker`."""
     from faust.worker import Worker as FaustWorker
 
+    from streamproc.observability.logs import level_name, logging_config
+
     w = Worker(settings, program, engine)
-    level = {"warn": "warning"}.get(settings.log_level, settings.log_level)
-    fw = FaustWorker(w.app, loglevel=level, quiet=True)
+    fw = FaustWorker(w.app, loglevel=level_name(settings.log_level), quiet=True,
+                     logging_config=logging_config(settings.log_level, settings.log_format))
     fw.execute_from_commandline()
     return 0
 

@@ -33,12 +33,14 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.loop.lock:  # the batch in hand finishes, is delivered and committed
-            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+            log.info("%s partitions revoked: %s", self.loop.topic,
+                     sorted(tp.partition for tp in revoked))
             await self.loop.flush()
             self.loop.on_revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        log.info("%s partitions assigned: %s", self.loop.topic,
+                 sorted(tp.partition for tp in assigned))
         self.loop.joined = True  # a member of the group now (even with no partition)
 
 

@@ -59,6 +59,25 @@ num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
 """
+# A secured broker: clients on SASL_SSL (SCRAM-SHA-512, the JDK-made keystore), the broker's
+# own traffic and the devstack readiness probe on a loopback PLAINTEXT listener, ACLs enforced
+# (StandardAuthorizer) for every principal but the broker's own and `admin`.
+SECURE_PROPERTIES = """\
+listeners=SASL_SSL://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c},INTERNAL://127.0.0.1:{i}
+advertised.listeners=SASL_SSL://127.0.0.1:{p},INTERNAL://127.0.0.1:{i}
+inter.broker.listener.name=INTERNAL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\
+org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location={keystore}
+ssl.keystore.password={storepass}
+ssl.key.password={storepass}
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:admin
+allow.everyone.if.no.acl.found=false
+"""
 _DONE = ".complete"  # written after a successful Maven copy: a half-copied folder is refetched
 
 
@@ -235,10 +254,16 @@ class KafkaBroker(_Proc):
         port: int | None = None,
         controller_port: int | None = None,
         libs_dir: Path | None = None,
+        scram_users: Mapping[str, str] | None = None,
     ) -> None:
+        """`scram_users` (name -> password) makes a secured broker: SASL_SSL with those
+        SCRAM-SHA-512 users (`admin` is a super user), ACLs enforced (see SECURE_PROPERTIES)."""
         super().__init__(run_dir, port)
         self.controller_port = controller_port or free_port()
         self.libs_dir = libs_dir
+        self.scram_users = dict(scram_users or {})
+        self.internal_port = free_port() if self.scram_users else self.port
+        self.keystore: Any = None
 
     @property
     def server_log(self) -> Path:
@@ -248,9 +273,31 @@ class KafkaBroker(_Proc):
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def secure(self) -> bool:
+        return bool(self.scram_users)
+
+    @property
+    def cafile(self) -> Path:
+        """PEM certificate a client verifies the secured broker against."""
+        return Path(self.keystore.cafile)
+
+    @property
+    def internal_bootstrap(self) -> str:
+        """The unauthenticated loopback listener (the plain one unless secured)."""
+        return f"127.0.0.1:{self.internal_port}"
+
     def server_properties(self) -> str:
         data = self.run_dir / "data"
-        return SERVER_PROPERTIES.format(p=self.port, c=self.controller_port, data=data)
+        text = SERVER_PROPERTIES.format(p=self.port, c=self.controller_port, data=data)
+        if not self.secure:
+            return text
+        keep = [ln for ln in text.splitlines() if not ln.startswith(
+            ("listeners=", "advertised.listeners=", "inter.broker.listener.name=",
+             "listener.security.protocol.map="))]
+        return "\n".join(keep) + "\n" + SECURE_PROPERTIES.format(
+            p=self.port, c=self.controller_port, i=self.internal_port,
+            keystore=self.keystore.path, storepass=self.keystore.password)
 
     def _java(self, main: str, *args: str) -> list[str]:
         libs = fetch_kafka_jars(self.libs_dir)
@@ -263,11 +310,18 @@ class KafkaBroker(_Proc):
         t0 = time.monotonic()
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         props = self.run_dir / "server.properties"
+        if self.secure:
+            from streamproc.tools.devcerts import kafka_keystore
+
+            self.keystore = kafka_keystore(self.run_dir / "tls")
         props.write_text(self.server_properties())
+        props.chmod(0o600)
         if not (self.run_dir / "data" / "meta.properties").exists():
             fmt = self._java(
                 "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(), "-c", str(props)
             )
+            for user, password in self.scram_users.items():  # SCRAM users exist from the start
+                fmt += ["--add-scram", f'SCRAM-SHA-512=[name={user},password="{password}"]']
             r = subprocess.run(fmt, capture_output=True, text=True)
             if r.returncode:
                 raise StackError(f"kafka storage format failed:\n{r.stdout}{r.stderr}")
@@ -276,49 +330,96 @@ class KafkaBroker(_Proc):
         return self
 
     def _ready(self) -> bool:
-        return _kafka_metadata_brokers(self.port) > 0
+        return _kafka_metadata_brokers(self.internal_port) > 0
 
 
 class RedisServer(_Proc):
-    """An ephemeral redis-server on 127.0.0.1 (AOF only when asked)."""
+    """An ephemeral redis-server on 127.0.0.1 (AOF only when asked).
+
+    `acl_users` (name -> (password, ACL rules)) makes a secured one: TLS only (no plain port;
+    a self-signed certificate from openssl), the `default` user off, and only those users.
+    """
 
     name = "redis"
 
     def __init__(
-        self, run_dir: str | os.PathLike[str], port: int | None = None, appendonly: bool = False
+        self,
+        run_dir: str | os.PathLike[str],
+        port: int | None = None,
+        appendonly: bool = False,
+        acl_users: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         super().__init__(run_dir, port)
         self.appendonly = appendonly
+        self.acl_users = dict(acl_users or {})
+        self.cert: Any = None
+
+    @property
+    def secure(self) -> bool:
+        return bool(self.acl_users)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.secure else 'redis'}://127.0.0.1:{self.port}/0"
+
+    @property
+    def cafile(self) -> Path:
+        return Path(self.cert.cert)
+
+    def _config(self) -> str:
+        """redis.conf for a secured server: users live in the file, never on a command line."""
+        c = self.cert
+        lines = [f"port 0\ntls-port {self.port}\nbind 127.0.0.1",
+                 f"tls-cert-file {c.cert}\ntls-key-file {c.key}\ntls-ca-cert-file {c.cert}",
+                 "tls-auth-clients no\nuser default off"]
+        for name, (password, rules) in self.acl_users.items():
+            lines.append(f"user {name} on >{password} {rules}")
+        return "\n".join(lines) + "\n"
 
     def start(self, timeout: float = 20.0, detach: bool = False) -> RedisServer:
-        """Launch redis-server and wait for PONG."""
+        """Launch redis-server and wait for it to answer."""
         t0 = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         aof = "yes" if self.appendonly else "no"
-        args = f"--port {self.port} --bind 127.0.0.1 --appendonly {aof} --dir {self.run_dir}"
-        cmd = [ensure_redis_installed(), *args.split(), "--save", ""]
+        cmd = [ensure_redis_installed()]
+        if self.secure:
+            from streamproc.tools.devcerts import redis_cert
+
+            self.cert = redis_cert(self.run_dir / "tls")
+            conf = self.run_dir / "redis.conf"
+            conf.write_text(self._config())
+            conf.chmod(0o600)
+            cmd += [str(conf)]
+        else:
+            cmd += ["--port", str(self.port), "--bind", "127.0.0.1"]
+        cmd += ["--appendonly", aof, "--dir", str(self.run_dir), "--save", ""]
         self._spawn(cmd, detach)
         self._wait_ready(timeout, t0)
         return self
 
     def _ready(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
+            s: socket.socket = raw
+            if self.secure:
+                import ssl
+
+                s = ssl.create_default_context(cafile=str(self.cafile)).wrap_socket(
+                    raw, server_hostname="127.0.0.1")
             s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
 
 
 async def acreate_topics(
-    bootstrap: str, topics: Mapping[str, int], compacted: Iterable[str] = (), timeout: float = 30.0
+    bootstrap: str, topics: Mapping[str, int], compacted: Iterable[str] = (), timeout: float = 30.0,
+    client_kwargs: Mapping[str, Any] | None = None,
 ) -> None:
-    """Create topics (existing ones are fine) and wait until every partition has a leader."""
+    """Create topics (existing ones are fine) and wait until every partition has a leader.
+    `client_kwargs`: security arguments for a secured broker (`config.kafka_client_kwargs`)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     compacted = set(compacted)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
+                                **(client_kwargs or {}))
     await admin.start()
     try:
         new = [
@@ -349,11 +450,13 @@ async def acreate_topics(
 
 
 def create_topics(
-    bootstrap: str, topics: Mapping[str, int], compacted: Iterable[str] = (), timeout: float = 30.0
+    bootstrap: str, topics: Mapping[str, int], compacted: Iterable[str] = (), timeout: float = 30.0,
+    client_kwargs: Mapping[str, Any] | None = None,
 ) -> None:
     """Blocking `acreate_topics`; safe to call from inside a running event loop (own thread)."""
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, acreate_topics(bootstrap, topics, compacted, timeout)).result()
+        pool.submit(asyncio.run, acreate_topics(bootstrap, topics, compacted, timeout,
+                                                client_kwargs)).result()
 
 
 # --- CLI: detached processes whose pids and ports live in <dir>/stack.json ------------------

@@ -9,6 +9,7 @@ moved the state) nothing is written and the caller recomputes the batch.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -135,14 +136,16 @@ class RedisStore:
     """Loads and commits batches against one Redis (standalone or a Sentinel primary)."""
 
     def __init__(self, url: str, program: Program, prefix: str = "sp",
-                 output_ttl_s: int = 86_400, record_ttl: bool = True) -> None:
+                 output_ttl_s: int = 86_400, record_ttl: bool = True,
+                 connection: Mapping[str, Any] | None = None) -> None:
         self.url = url
         self.program = program
         self.keys = Keys(prefix)
         self.output_ttl_ms = output_ttl_s * 1000
         # receipt records must outlive the return window (in wall time, with a margin)
         self.record_ttl_ms = (program.return_window_days + 7) * 86_400_000 if record_ttl else 0
-        self.client = aredis.Redis.from_url(url)
+        # credentials and TLS as parameters (config.RedisAccess), never inside the URL
+        self.client = aredis.Redis.from_url(url, **(connection or {}))
         self.apply_script = self.client.register_script(LUA_APPLY)
         self.load_script = self.client.register_script(LUA_LOAD)
         self.budgeted = [c.id for c in program.campaigns if c.budget is not None]
@@ -272,9 +275,10 @@ class RedisStore:
                 for cid, s in zip(self.budgeted, spent, strict=True)}
 
 
-def read_customer(url: str, cid: str, prefix: str = "sp") -> CustomerState | None:
+def read_customer(url: str, cid: str, prefix: str = "sp",
+                  connection: Mapping[str, Any] | None = None) -> CustomerState | None:
     """A customer's state for `streamproc balance` (synchronous, one call)."""
-    client = redis.Redis.from_url(url)
+    client = redis.Redis.from_url(url, **(connection or {}))
     try:
         v, s = client.hmget(Keys(prefix).customer(cid), "v", "s")
     finally:

@@ -1,0 +1,101 @@
+"""Before the worker starts faust: can it log in to Kafka and Redis? One line if not.
+
+An unreachable server is infrastructure, so it is waited for (backoff, one warning a try) up
+to `startup_timeout_s`; a refused login or an untrusted certificate will not fix itself, so it
+stops the start at once. Either way the reason is one line without a traceback, and never
+carries a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+
+from streamproc.config import RedisAccess, WorkerSettings, kafka_client_kwargs, redis_access
+
+log = logging.getLogger("streamproc.worker")
+
+
+class Unreachable(Exception):
+    """Not there (yet): refused, timed out, no route."""
+
+
+class Refused(Exception):
+    """There, but it will not have us: wrong password, no permission, bad certificate."""
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+async def check_kafka(s: WorkerSettings, timeout_s: float = 10.0) -> None:
+    """Open one connection to a bootstrap server with the worker's security settings."""
+    from aiokafka import errors
+    from aiokafka.conn import create_conn
+
+    kw = kafka_client_kwargs(s)
+    last: BaseException | None = None
+    for server in s.kafka.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            conn = await asyncio.wait_for(create_conn(
+                host.strip("[]"), int(port), request_timeout_ms=int(timeout_s * 1000), **kw),
+                timeout_s)
+        except (errors.SaslAuthenticationFailed, errors.UnsupportedSaslMechanismError,
+                errors.IllegalSaslStateError) as exc:
+            raise Refused(f"Kafka at {server} refused the login of "
+                          f"{s.kafka_sasl_username!r}: {_why(exc)}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise Refused(f"Kafka at {server}: its certificate is not trusted "
+                          f"(STREAMPROC_KAFKA_SSL_CAFILE): {exc.verify_message}") from None
+        except (OSError, TimeoutError, errors.KafkaError) as exc:
+            last = exc
+            continue
+        conn.close()
+        return
+    raise Unreachable(f"cannot reach Kafka at {s.kafka}: {_why(last) if last else 'no server'}")
+
+
+async def check_redis(access: RedisAccess, timeout_s: float = 10.0) -> None:
+    """PING with the worker's credentials and TLS settings."""
+    import redis.asyncio as aredis
+
+    from streamproc.state.redis.access import explain
+
+    client = aredis.Redis.from_url(access.url, socket_connect_timeout=timeout_s,
+                                   socket_timeout=timeout_s, **access.client_kwargs())
+    try:
+        await client.ping()
+    except Exception as exc:
+        reading = explain(exc, access)
+        if reading is None:
+            raise
+        raise (Refused if reading.refused else Unreachable)(str(reading)) from None
+    finally:
+        await client.aclose()
+
+
+async def wait_for(name: str, check: Callable[[], Awaitable[None]], deadline: float) -> None:
+    """Retry `check` with backoff while the server is unreachable, until `deadline`."""
+    delay = 0.5
+    while True:
+        try:
+            await check()
+            return
+        except Unreachable as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s; retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def preflight(s: WorkerSettings) -> None:
+    """Raise `Unreachable` or `Refused` (one-line message) unless Kafka and Redis answer."""
+    deadline = time.monotonic() + s.startup_timeout_s
+    await wait_for("kafka", lambda: check_kafka(s), deadline)
+    await wait_for("redis", lambda: check_redis(redis_access(s)), deadline)
