@@ -18,7 +18,7 @@ import orjson
 
 from streamproc.domain.deadletter import internal_reject, raw_fields
 from streamproc.domain.program import Program
-from streamproc.domain.receipt import Reject, parse_profile
+from streamproc.domain.receipt import Receipt, Reject, parse_profile
 from streamproc.engine import timers
 from streamproc.engine.processor import REJECTED, Outcome, Processor, SaleEngine
 from streamproc.replay.report import RunReport
@@ -119,29 +119,39 @@ class Replay:
         sinks = sinks or Sinks()
         started = time.perf_counter()
         for no, raw in messages:
-            origin = {"file": source, "line": no}
-            try:
-                o = self.processor.process_raw(raw, self.state, origin=f"{source}:{no}")
-            except Exception as exc:  # a bad line is a reject, never a traceback
-                log.error("line %s:%s failed; written to the rejects", source, no, exc_info=exc)
-                o = self.processor.rejected(internal_reject(exc, "compute"), raw)
-            self.report.count(o)
-            fired: list[dict[str, Any]] = []
-            if o.receipt is not None:
-                ts = o.receipt.ts_us
-                self.clock_us = ts if self.clock_us is None else max(self.clock_us, ts)
-                if o.receipt.customer_id is not None and o.status != REJECTED:
-                    self.timers.reschedule(o.receipt.customer_id)
-                fired = self.timers.fire(self.clock_us)
-                self.report.count_timer_events(fired)
-            sinks.write(o, origin, fired)
+            self.step(no, raw, source, sinks)
             if on_message is not None:
                 on_message()
-            if no % 50_000 == 0 and self.clock_us is not None:
-                self.forget_old_receipts(self.clock_us)
         self.report.seconds = time.perf_counter() - started
         self.finish()
         return self.report
+
+    def step(self, no: int, raw: bytes, source: str = "", sinks: Sinks | None = None,
+             receipt: Receipt | None = None) -> tuple[Outcome, list[dict[str, Any]]]:
+        """One message (already decoded when `receipt` is given: `whatif` decodes once for
+        two programs); returns its outcome and the timer events it let fire."""
+        try:
+            if receipt is None:
+                o = self.processor.process_raw(raw, self.state, origin=f"{source}:{no}")
+            else:
+                o = self.processor.process(receipt, self.state, raw, f"{source}:{no}")
+        except Exception as exc:  # a bad line is a reject, never a traceback
+            log.error("line %s:%s failed; written to the rejects", source, no, exc_info=exc)
+            o = self.processor.rejected(internal_reject(exc, "compute"), raw)
+        self.report.count(o)
+        fired: list[dict[str, Any]] = []
+        if o.receipt is not None:
+            ts = o.receipt.ts_us
+            self.clock_us = ts if self.clock_us is None else max(self.clock_us, ts)
+            if o.receipt.customer_id is not None and o.status != REJECTED:
+                self.timers.reschedule(o.receipt.customer_id)
+            fired = self.timers.fire(self.clock_us)
+            self.report.count_timer_events(fired)
+        if sinks is not None:
+            sinks.write(o, {"file": source, "line": no}, fired)
+        if no % 50_000 == 0 and self.clock_us is not None:
+            self.forget_old_receipts(self.clock_us)
+        return o, fired
 
     def forget_old_receipts(self, now_us: int) -> None:
         """Receipts older than the return window (plus a day of slack for late ones) can no

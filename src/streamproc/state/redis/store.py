@@ -44,6 +44,11 @@ def _profile_from(raw: bytes | None, cid: str) -> Profile | None:
     return Profile(cid, bday, frozenset(o.get("segments") or ()))
 
 
+def decode_receipt(rid: str, raw: bytes) -> ReceiptRecord:
+    """A receipt record as stored under `Keys.receipt` (read by batches and snapshots)."""
+    return ReceiptRecord.from_obj(rid, orjson.loads(raw))
+
+
 def profile_blob(p: Profile) -> bytes:
     return orjson.dumps({"birthday": p.birthday.isoformat() if p.birthday else None,
                          "segments": sorted(p.segments)})
@@ -185,8 +190,7 @@ class RedisStore:
             raw = res[i]
             i += 1
             view.receipt_raw[rid] = raw or b""
-            view.receipts[rid] = None if raw is None else ReceiptRecord.from_obj(
-                rid, orjson.loads(raw))
+            view.receipts[rid] = None if raw is None else decode_receipt(rid, raw)
         for rid in own:
             view.outputs[rid] = res[i]
             i += 1
