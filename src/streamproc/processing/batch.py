@@ -305,7 +305,10 @@ async def apply_profiles(
     for m in msgs:
         try:
             if m.value is None:
-                cid = (m.key or b"").decode("utf-8")
+                try:
+                    cid = (m.key or b"").decode("utf-8")
+                except UnicodeDecodeError:
+                    cid = ""
                 if not 1 <= len(cid) <= MAX_ID:
                     raise Reject(SCHEMA, "tombstone: its key must be a customer id of "
                                          f"1..{MAX_ID} characters")
