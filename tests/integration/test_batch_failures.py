@@ -137,3 +137,13 @@ def test_erase_command_says_what_it_removed(redis_url, redis_client, capsys):
     assert capsys.readouterr().out.strip() == "customer 'C9': removed profile"
     assert main(["erase", "C9", "--redis", redis_url, "--prefix", "cli"]) == 0
     assert "nothing stored, nothing removed" in capsys.readouterr().out
+
+
+def test_erase_command_without_redis_says_so(capsys):
+    from streamproc.cli import main
+    from streamproc.tools.devstack import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    assert main(["erase", "C9", "--redis", url]) == 69
+    err = capsys.readouterr().err
+    assert err.startswith("erase: cannot reach Redis") and "Traceback" not in err

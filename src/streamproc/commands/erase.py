@@ -10,29 +10,38 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from streamproc.config import add_redis_flags
+
     p = sub.add_parser("erase", help="remove a customer's profile and loyalty state (erasure)")
     p.add_argument("customer")
-    p.add_argument("--redis", default=os.environ.get("STREAMPROC_REDIS",
-                                                     "redis://127.0.0.1:6379/0"))
+    add_redis_flags(p, "Redis URL (env STREAMPROC_REDIS)",
+                    os.environ.get("STREAMPROC_REDIS", "redis://127.0.0.1:6379/0"))
     p.add_argument("--prefix", default=os.environ.get("STREAMPROC_REDIS_PREFIX", "sp"))
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    import sys
 
     import redis.asyncio as aredis
-    import redis.exceptions as rexc
 
+    from streamproc.config import SettingsError, redis_access_from
+    from streamproc.state.redis.access import explain
     from streamproc.state.redis.erase import erase_customer
     from streamproc.state.redis.keys import Keys
 
+    try:
+        access = redis_access_from(args)
+    except SettingsError as exc:
+        print(f"erase: bad setting: {exc}", file=sys.stderr)
+        return 2
+
     async def go() -> str:
-        client = aredis.Redis.from_url(args.redis)
+        client = aredis.Redis.from_url(access.url, **access.client_kwargs())
         try:
             return (await erase_customer(client, Keys(args.prefix), args.customer)).describe()
         finally:
@@ -40,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         print(asyncio.run(go()))
-    except (rexc.RedisError, OSError, RuntimeError) as exc:
-        print(f"erase failed: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        reading = explain(exc, access)
+        if reading is None and not isinstance(exc, RuntimeError):
+            raise
+        print(f"erase: {reading or exc}", file=sys.stderr)
+        return 69 if reading is not None else 1
     return 0
