@@ -253,9 +253,15 @@ class BatchProcessor:
                 receipts = self._exclude(parsed, failed)
             except Conflict as exc:
                 out.conflicts += 1
-                if out.conflicts > self.max_conflicts:
-                    raise RetryBudgetExceeded(f"batch kept conflicting: {exc}") from exc
-                log.info("state moved during the batch (%s); recomputing", exc)
+                if out.conflicts > self.max_conflicts:  # contention, not data: wait a little
+                    if self.max_retry_seconds is not None:
+                        raise RetryBudgetExceeded(f"batch kept conflicting: {exc}") from exc
+                    log.warning("batch conflicted %d times (%s); recomputing in %.2fs",
+                                out.conflicts, exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                else:
+                    log.info("state moved during the batch (%s); recomputing", exc)
             except (rexc.RedisError, *TRANSIENT_REDIS) as exc:
                 if self.metrics is not None:
                     self.metrics.count_redis_error("apply_batch")

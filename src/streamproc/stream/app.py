@@ -2,9 +2,12 @@
 metrics endpoint. Batches are applied to Redis atomically (see `processing.batch`) and their
 results produced and acknowledged by Kafka before faust may commit their offsets.
 
-faust acks a batch even when the body raises (its `take` acks in a `finally`), so on an error
-that is neither transient nor poison the worker exits at once, before control returns to
-faust: the batch is redelivered to the next owner instead of being skipped.
+Data never stops a worker: a message that fails goes to the dead-letter topic (`internal`,
+see `processing.batch`). Redis and Kafka are waited for with backoff and no limit; liveness
+(`is_alive`) decides when a worker that cannot make progress is replaced. faust acks a batch
+even when the body raises (its `take` acks in a `finally`), so on anything else (a bug outside
+the per-message paths) the worker still exits at once, before control returns to faust: the
+batch is redelivered to the next owner instead of being skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import faust
 import orjson
 import redis.exceptions as rexc
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from streamproc import __version__
 from streamproc.config import WorkerSettings, kafka_client_kwargs, redis_access
@@ -210,6 +214,20 @@ class Worker:
         """Send everything and wait until Kafka has it: only then may offsets commit."""
         await (await self.send(out))
 
+    async def produce_patiently(self, out: BatchOutput, what: str) -> None:
+        """`produce`, retried with backoff while Kafka fails (never an exit: liveness decides);
+        a retry may send a record twice, which its consumers see as a repeat of the same id."""
+        delay = 0.1
+        while True:
+            try:
+                await self.produce(out)
+                return
+            except KafkaError as exc:
+                self.metrics.count_kafka_error("produce")
+                log.warning("Kafka error producing %s (%r); retrying in %.1fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
     async def send(self, out: BatchOutput) -> Awaitable[Any]:
         """Queue everything for Kafka; the returned awaitable completes once Kafka has it."""
         if self.batch_producer is None:
@@ -300,7 +318,7 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         if dlq:
-            await self.produce(BatchOutput(dlq=dlq))
+            await self.produce_patiently(BatchOutput(dlq=dlq), "profile dead letters")
 
     async def fire_timers(self) -> None:
         now_us = time.time_ns() // 1000
@@ -324,7 +342,7 @@ class Worker:
         if records:
             for etype, n in Counter(orjson.loads(v)["type"] for _, v in records).items():
                 self.metrics.count_event(etype, n)
-            await self.produce(BatchOutput(events=records))
+            await self.produce_patiently(BatchOutput(events=records), "timer events")
 
     def forget_partitions(self, revoked: set[Any]) -> None:
         for tp in revoked:  # another worker reports them now
