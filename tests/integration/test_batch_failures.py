@@ -147,3 +147,42 @@ def test_erase_command_without_redis_says_so(capsys):
     assert main(["erase", "C9", "--redis", url]) == 69
     err = capsys.readouterr().err
     assert err.startswith("erase: cannot reach Redis") and "Traceback" not in err
+
+
+async def test_one_customers_timer_failure_does_not_stop_the_others(store, monkeypatch):
+    from streamproc.engine import timers
+    from streamproc.observability.metrics import LoyaltyMetrics
+    from streamproc.processing.batch import fire_timers
+
+    program = store.program
+    bp = BatchProcessor(program, make_engine(program), store)
+    await bp.process(_msgs([_sale("T1", "C-OK"), _sale("T2", "C-BAD")]))
+    real = timers.fire_due
+
+    def fire_due(st, prog, now_us):
+        if st.customer_id == "C-BAD":
+            raise OverflowError("date value out of range")
+        return real(st, prog, now_us)
+
+    monkeypatch.setattr(timers, "fire_due", fire_due)
+    metrics = LoyaltyMetrics()
+    now = 1_900_000_000_000_000
+    records = await fire_timers(store, program, now, metrics=metrics)
+    assert {k for k, _ in records} == {b"C-OK"}
+    assert metrics.failures.labels(stage="timer")._value.get() == 1
+    monkeypatch.setattr(timers, "fire_due", real)  # fixed: the next tick announces it
+    records = await fire_timers(store, program, now, metrics=metrics)
+    assert {k for k, _ in records} == {b"C-BAD"}
+
+
+async def test_a_receipt_keyed_other_than_its_customer_is_rejected(store):
+    program = store.program
+    bp = BatchProcessor(program, make_engine(program), store)
+    msgs = [InMessage("receipts", 0, 0, b"C1", _sale("K1", "C1")),
+            InMessage("receipts", 0, 1, b"C2", _sale("K2", "C1")),  # mis-keyed
+            InMessage("receipts", 0, 2, b"K3", _sale("K3", None)),  # anonymous: its receipt id
+            InMessage("receipts", 0, 3, None, _sale("K4", "C1", 2))]  # unkeyed: accepted
+    out = await bp.process(msgs)
+    assert [o.status for o in out.outcomes] == ["applied", "rejected", "applied", "applied"]
+    (rec,) = [orjson.loads(v) for _, v in out.dlq]
+    assert rec["reason"] == "schema" and rec["detail"].startswith("key: must be the receipt's")
