@@ -39,6 +39,7 @@ stack-status:
 
 lint: install
 	$(PYTHON) -m ruff check $(wildcard src tests benchmarks)
+	$(PYTHON) -m mypy src/streamproc
 
 test: install jars
 	$(PYTHON) -m pytest -q tests $(PYTEST_ARGS)

@@ -265,7 +265,7 @@ class Finding:
         return f"{where}: {scope}: {fld}{self.message}{hint}"
 
 
-def _campaign_types(doc: Any) -> dict[str, str]:
+def _campaign_types(doc: Any) -> dict[str, str | None]:
     camps = doc.get("campaigns") if isinstance(doc, dict) else None
     return {c["id"]: c.get("type") for c in camps or [] if isinstance(c, dict)
             and isinstance(c.get("id"), str)}

@@ -245,7 +245,7 @@ class Processor:
                 raise Reject(RETURN_EXCEEDS_SALE,
                              f"line {ln.line_no}: returns {ln.qty} of {sl.qty - sl.returned} "
                              "units left")
-        st = view.customer(r.customer_id)  # type: ignore[arg-type]
+        st = view.customer(r.customer_id)
         st.clock_us = r.ts_us if st.clock_us is None else max(st.clock_us, r.ts_us)
         ledger.settle(st)
         tier_before = p.tier_name(p.tier_for(st.spend))

@@ -169,7 +169,7 @@ class _SaleRun:
         return self.out
 
     def _offers(self, otype: str) -> list[tuple[str, Campaign]]:
-        found = []
+        found: list[tuple[str, Campaign]] = []
         if self.anon:
             return found
         ts = self.r.ts_us
@@ -239,15 +239,16 @@ class _SaleRun:
         max_sets = c.max_sets
         while max_sets is None or sets < max_sets:
             # fast path: every component's first line with units can serve k whole sets
-            heads = []
+            heads: list[int | None] = []
             for lines_c in comp_lines:
                 head = next((i for i in lines_c if avail[i] > 0), None)
                 heads.append(head)
-            if any(h is None for h in heads):
+            full = [h for h in heads if h is not None]
+            if len(full) < len(heads):
                 break
             need: dict[int, int] = {}
-            for h, comp in zip(heads, c.components, strict=True):
-                need[h] = need.get(h, 0) + comp.qty  # type: ignore[index]
+            for h, comp in zip(full, c.components, strict=True):
+                need[h] = need.get(h, 0) + comp.qty
             k = min(avail[h] // q for h, q in need.items())
             if max_sets is not None:
                 k = min(k, max_sets - sets)
@@ -395,11 +396,10 @@ class _SaleRun:
                     break
         extra_by: dict[int, list[int]] = {}
         for i in range(n):
-            k = winner[i]
-            if k is not None:
-                mult = cands[k][0]
-                extra = base[i] * rate * mult // RATE_DIV - base_pts[i]
-                extra_by.setdefault(k, [0] * n)[i] = extra
+            w = winner[i]
+            if w is not None:
+                mult = cands[w][0]
+                extra_by.setdefault(w, [0] * n)[i] = base[i] * rate * mult // RATE_DIV - base_pts[i]
         accrued = base_pts[:]
         mult_grants: list[tuple[int, str, int, int]] = []
         for k in sorted(extra_by, key=lambda k: (-cands[k][1], cands[k][2])):

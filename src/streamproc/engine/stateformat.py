@@ -108,13 +108,14 @@ def encode_state(st: CustomerState) -> bytes:
         _put(body, _i64(b.id, "bucket id"))
         _put(body, idx(b.receipt_id))
         _put(body, idx(b.campaign_id))
-        has_exp = b.exp_us is not None
+        exp_us = b.exp_us
+        has_exp = exp_us is not None
         body.append(b.kind | b.state << 2 | b.notes << 4 | (0x80 if has_exp else 0))
         _put(body, _zz(_i64(b.amount, "amount")))
         act = _i64(b.act_us, "act")
         _put(body, _zz(act - base))
-        if has_exp:
-            _put(body, _zz(_i64(b.exp_us, "exp") - act))  # type: ignore[operator]
+        if exp_us is not None:
+            _put(body, _zz(_i64(exp_us, "exp") - act))
         _put(body, _zz(_i64(b.burnt, "burnt")))
     _put(out, len(table))
     for s in table:

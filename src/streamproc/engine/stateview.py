@@ -7,13 +7,16 @@ changes back atomically.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from streamproc.domain.receipt import Profile
 from streamproc.engine.model import CustomerState, ReceiptRecord
 
-if TYPE_CHECKING:
-    from streamproc.engine.processor import Outcome
+
+class KeptOutput(Protocol):
+    """What a view keeps of an outcome to answer a redelivery (`processor.Outcome`)."""
+
+    def result_json(self) -> bytes: ...
 
 
 class StateView(Protocol):
@@ -29,4 +32,4 @@ class StateView(Protocol):
     def note_exhausted(self, campaign_id: str) -> None: ...
     def touch(self, st: CustomerState) -> None: ...
     def stored_output(self, receipt_id: str) -> bytes | None: ...
-    def keep_output(self, receipt_id: str, outcome: Outcome) -> None: ...
+    def keep_output(self, receipt_id: str, outcome: KeptOutput) -> None: ...

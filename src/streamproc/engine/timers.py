@@ -7,9 +7,8 @@ buckets and mark what they have announced.
 
 from __future__ import annotations
 
-from typing import Any
-
 from streamproc.domain.program import Program
+from streamproc.domain.result import Event
 from streamproc.domain.timeutil import US_PER_DAY, format_us
 from streamproc.engine import ledger
 from streamproc.engine.model import (
@@ -65,7 +64,7 @@ def _notify_us(program: Program) -> int | None:
     return None if d is None else d * US_PER_DAY
 
 
-def fire_due(st: CustomerState, program: Program, now_us: int) -> list[dict[str, Any]]:
+def fire_due(st: CustomerState, program: Program, now_us: int) -> list[Event]:
     """Announce every transition due by `now_us`, in time order, and mark it announced."""
     notify = _notify_us(program)
     due: list[tuple[int, int, int, Bucket]] = []
@@ -74,7 +73,7 @@ def fire_due(st: CustomerState, program: Program, now_us: int) -> list[dict[str,
             if t <= now_us:
                 due.append((t, what, b.id, b))
     due.sort(key=lambda e: (e[0], e[1], e[2]))
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     for t, what, _, b in due:
         if b.notes & what:
             continue

@@ -11,7 +11,7 @@ A callback that raises counts as false: a probe must never turn into a 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
@@ -41,7 +41,9 @@ def parse_addr(addr: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _probe(check: Callable[[], bool], name: str) -> Callable[[web.Request], object]:
+def _probe(
+    check: Callable[[], bool], name: str
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         try:
             ok = bool(check())

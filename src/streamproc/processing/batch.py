@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import redis.exceptions as rexc
@@ -36,7 +36,7 @@ from streamproc.domain.receipt import (
 from streamproc.engine import timers
 from streamproc.engine.processor import APPLIED, REJECTED, Outcome, Processor, SaleEngine
 from streamproc.state.redis.erase import erase_profiles
-from streamproc.state.redis.store import Conflict, RedisStore
+from streamproc.state.redis.store import BatchView, Conflict, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,16 @@ class _MessageFailed(Exception):
         self.reject = reject
 
 
-def message_failure(stage: str, exc: BaseException, origin: str, metrics: Any) -> Reject:
+class BatchMetrics(Protocol):
+    """What the batch pipeline reports to metrics (`LoyaltyMetrics` is one)."""
+
+    def count_redis_error(self, op: str) -> None: ...
+    def count_failure(self, stage: str) -> None: ...
+    def count_profiles(self, outcome: str, n: int) -> None: ...
+
+
+def message_failure(stage: str, exc: BaseException, origin: str,
+                    metrics: BatchMetrics | None) -> Reject:
     """Log one message's unexpected error once (with its origin and stack), count it, and
     return the `internal` reject its dead-letter record carries (no stack there)."""
     log.error("%s failed for message %s; it goes to the dead-letter topic", stage, origin,
@@ -99,7 +108,7 @@ class _BatchTimers:
     next announcement is due by the latest receipt time fire, as the in-memory replay does.
     (Customers outside the batch cannot change during it: `fire_timers` catches them up.)"""
 
-    def __init__(self, bp: BatchProcessor, view: Any) -> None:
+    def __init__(self, bp: BatchProcessor, view: BatchView) -> None:
         self.program = bp.program
         self.clock = bp.replay_clock or 0
         self.heap: list[tuple[int, str]] = []
@@ -110,7 +119,7 @@ class _BatchTimers:
                 self.heap.append((due, cid))
         heapq.heapify(self.heap)
 
-    def after(self, o: Outcome, view: Any, metrics: Any = None) -> None:
+    def after(self, o: Outcome, view: BatchView, metrics: BatchMetrics | None = None) -> None:
         if o.receipt is None:
             return
         self.clock = max(self.clock, o.receipt.ts_us)
@@ -144,7 +153,7 @@ class BatchProcessor:
 
     def __init__(self, program: Program, engine: SaleEngine, store: RedisStore,
                  max_conflicts: int = 20, max_retry_seconds: float | None = None,
-                 metrics: Any = None, replay_clock: bool = False,
+                 metrics: BatchMetrics | None = None, replay_clock: bool = False,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         self.program = program
         self.processor = Processor(program, engine)
@@ -300,7 +309,7 @@ def dead_letter(reject: dict[str, Any], m: InMessage,
 
 
 async def apply_profiles(
-    store: RedisStore, msgs: Sequence[InMessage], metrics: Any = None,
+    store: RedisStore, msgs: Sequence[InMessage], metrics: BatchMetrics | None = None,
     max_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> list[tuple[bytes | None, bytes]]:
     """Store customer profiles, erase those whose message is a tombstone (null value, keyed
@@ -326,8 +335,8 @@ async def apply_profiles(
             dlq.append((m.key, dead_letter({"reason": rej.reason, "detail": rej.detail,
                                             **raw_fields(m.value)}, m, max_bytes)))
         except Exception as exc:
-            rej = message_failure("profile", exc, m.origin, metrics)
-            dlq.append((m.key, dead_letter({"reason": rej.reason, "detail": rej.detail,
+            failed = message_failure("profile", exc, m.origin, metrics)
+            dlq.append((m.key, dead_letter({"reason": failed.reason, "detail": failed.detail,
                                             **raw_fields(m.value)}, m, max_bytes)))
     good = [p for p in latest.values() if p is not None]
     gone = [cid for cid, p in latest.items() if p is None]
@@ -343,7 +352,8 @@ async def apply_profiles(
 
 
 async def fire_timers(store: RedisStore, program: Program, now_us: int, limit: int = 500,
-                      owns: Callable[[str], bool] | None = None, metrics: Any = None,
+                      owns: Callable[[str], bool] | None = None,
+                      metrics: BatchMetrics | None = None,
                       ) -> list[tuple[bytes, bytes]]:
     """Announce the point transitions due by `now_us` (activation, expiry warning, expiry) and
     mark them announced, atomically; return the event records to produce. `owns` keeps a
@@ -372,7 +382,7 @@ async def fire_timers(store: RedisStore, program: Program, now_us: int, limit: i
 _TIMER_FAILURES_LOGGED: set[str] = set()
 
 
-def _timer_failed(cid: str, exc: BaseException, metrics: Any) -> None:
+def _timer_failed(cid: str, exc: BaseException, metrics: BatchMetrics | None) -> None:
     """Count every failure; log each customer's once per process (it recurs every tick)."""
     if metrics is not None:
         metrics.count_failure("timer")

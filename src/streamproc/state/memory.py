@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from streamproc.domain.receipt import Profile
 from streamproc.engine.model import CustomerState, ReceiptRecord
-
-if TYPE_CHECKING:
-    from streamproc.engine.processor import Outcome
+from streamproc.engine.stateview import KeptOutput
 
 
 class MemoryState:
@@ -64,5 +60,5 @@ class MemoryState:
     def stored_output(self, receipt_id: str) -> bytes | None:
         return None  # a replay in memory never sees a redelivery
 
-    def keep_output(self, receipt_id: str, outcome: Outcome) -> None:
+    def keep_output(self, receipt_id: str, outcome: KeptOutput) -> None:
         pass

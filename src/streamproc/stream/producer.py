@@ -56,7 +56,7 @@ class BatchProducer:
             if b.append(key=key, value=value, timestamp=None) is None:  # type: ignore[attr-defined]
                 futures.append(await self.producer.send_batch(b, topic, partition=p))
                 b = builders[p] = self.producer.create_batch()
-                if b.append(key=key, value=value, timestamp=None) is None:  # type: ignore[attr-defined]
+                if b.append(key=key, value=value, timestamp=None) is None:
                     raise ValueError(f"a record of {len(value)} bytes does not fit a batch")
         for p, b in builders.items():
             futures.append(await self.producer.send_batch(b, topic, partition=p))

@@ -197,7 +197,7 @@ async def run(args: argparse.Namespace, stack: Stack, console: Console) -> int:
     tracker = Tracker(total=args.receipts)
     stats = LoadgenStats()
 
-    async def source():  # type: ignore[no-untyped-def]
+    async def source():
         for i, (key, value) in enumerate(generate_messages(cfg, stats)):
             tracker.note_sent(value)
             yield key, value
@@ -311,7 +311,8 @@ async def build_summary(args: argparse.Namespace, stack: Stack, tr: Tracker, sta
         "kafka": stack.kafka.bootstrap, "redis": stack.redis.url,
         "kafka_log": str(stack.kafka.server_log), "redis_log": str(stack.redis.log_path),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
-        "example_customer": {"customer_id": cid, "receipts": tr.per_customer.get(cid, 0),
+        "example_customer": {"customer_id": cid,
+                             "receipts": tr.per_customer.get(cid, 0) if cid else 0,
                              "balance_output": balance},
     }
 

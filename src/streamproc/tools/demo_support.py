@@ -311,7 +311,8 @@ def campaigns_from(scrapes: list[Samples]) -> list[dict[str, Any]]:
             "points_reversed": "streamproc_points_reversed_total"}
     sums = {k: by_label(scrapes, n, "campaign") for k, n in cols.items()}
     names = set().union(*sums.values())
-    rows = [{"campaign": c, **{k: int(sums[k].get(c, 0)) for k in cols}} for c in names]
+    rows: list[dict[str, Any]] = [{"campaign": c, **{k: int(sums[k].get(c, 0)) for k in cols}}
+                                  for c in names]
     rows.sort(key=lambda r: -(r["discount"] + r["points"]))
     return rows
 

@@ -498,7 +498,7 @@ def generate_messages(
             )
         jitter = int(rnd() * 181) - 90
         ts_off = clamp(off + jitter)
-        msg = {
+        msg: dict[str, object] = {
             "receipt_id": rid,
             "store_id": stores[store],
             "customer_id": None if anonymous else cust_ids[cust],
@@ -710,7 +710,7 @@ def _progress(total: int | None, description: str):  # -> rich.progress.Progress
     from rich.text import Text
 
     class _SpeedColumn(ProgressColumn):
-        def render(self, task):  # type: ignore[no-untyped-def]
+        def render(self, task):
             speed = task.finished_speed or task.speed
             return Text("" if speed is None else f"{speed:>9,.0f}/s", style="progress.data.speed")
 
@@ -802,7 +802,7 @@ async def produce_to_kafka(
         max_request_size=max(max_batch_size, 1 << 20),
         acks=1,
     )
-    await producer.start()  # type: ignore[attr-defined]
+    await producer.start()
     bucket = TokenBucket(rate) if rate else None
     sent = 0
     pending: list[asyncio.Future] = []
@@ -814,15 +814,15 @@ async def produce_to_kafka(
         results = await asyncio.gather(*pending)
         sent += len(results)
         if bar is not None:
-            bar.update(task, completed=sent)  # type: ignore[arg-type]
+            bar.update(task, completed=sent)
         pending.clear()
 
     async def items() -> AsyncIterator[tuple[bytes | None, bytes]]:
         if hasattr(pairs, "__aiter__"):
-            async for kv in pairs:  # type: ignore[union-attr]
+            async for kv in pairs:
                 yield kv
         else:
-            for kv in pairs:  # type: ignore[union-attr]
+            for kv in pairs:
                 yield kv
 
     try:
@@ -831,14 +831,14 @@ async def produce_to_kafka(
         async for key, value in items():
             if bucket is not None:
                 await bucket.take()
-            fut = await producer.send(topic, value=value, key=key)  # type: ignore[attr-defined]
+            fut = await producer.send(topic, value=value, key=key)
             pending.append(fut)
             if len(pending) >= in_flight:
                 await drain()
-        await producer.flush()  # type: ignore[attr-defined]
+        await producer.flush()
         await drain()
     finally:
         if bar is not None:
             bar.stop()
-        await producer.stop()  # type: ignore[attr-defined]
+        await producer.stop()
     return sent

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from typing import cast
 
 import redis.asyncio as aredis
 
@@ -56,10 +57,12 @@ async def erase_customer(client: aredis.Redis, keys: Keys, customer_id: str,
     moved the state meanwhile)."""
     script = client.register_script(LUA_ERASE)
     for _ in range(attempts):
-        v, s = await client.hmget(keys.customer(customer_id), "v", "s")
+        v, s = cast("list[bytes | None]",
+                    await client.hmget(keys.customer(customer_id), "v", "s"))
         points = 0
         if s is not None:
-            points = sum(decode_state(customer_id, s).balance())
+            active, pending = decode_state(customer_id, s).balance()
+            points = active + pending
         res = await script(keys=[keys.customer(customer_id), keys.profile(customer_id),
                                  keys.timers, keys.liability],
                            args=[v or b"", customer_id, str(points)])

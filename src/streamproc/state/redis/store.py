@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -22,6 +22,7 @@ from streamproc.domain.receipt import Profile, Receipt
 from streamproc.engine import timers
 from streamproc.engine.model import CustomerState, ReceiptRecord
 from streamproc.engine.stateformat import state_codec
+from streamproc.engine.stateview import KeptOutput
 from streamproc.state.redis.keys import Keys
 
 LUA_DIR = resources.files("streamproc.state.redis").joinpath("lua")
@@ -133,7 +134,7 @@ class BatchView:
         """A receipt's result JSON as stored when it was applied."""
         return self.outputs.get(receipt_id)
 
-    def keep_output(self, receipt_id: str, outcome: Any) -> None:
+    def keep_output(self, receipt_id: str, outcome: KeptOutput) -> None:
         self.new_outputs[receipt_id] = outcome.result_json()
 
 
@@ -177,7 +178,8 @@ class RedisStore:
         keys = [k.customer(c) for c in cids] + [k.profile(c) for c in cids] \
             + [k.receipt(r) for r in rids] + [k.output(r) for r in own] \
             + [k.budget, k.coupons, k.exhausted]
-        args = [len(cids), len(rids), len(own), len(self.budgeted), *self.budgeted, *codes]
+        args: list[int | str] = [len(cids), len(rids), len(own), len(self.budgeted),
+                                 *self.budgeted, *codes]
         res = await self.load_script(keys=keys, args=args)
         i = 0
         for cid in cids:
@@ -257,7 +259,7 @@ class RedisStore:
 
     async def due_customers(self, now_us: int, limit: int = 500) -> list[str]:
         raw = await self.client.zrangebyscore(self.keys.timers, "-inf", now_us, 0, limit)
-        return [m.decode() for m in raw]
+        return [m.decode() for m in cast("list[bytes]", raw)]
 
     async def load_customers(self, cids: list[str]) -> BatchView:
         view = BatchView(self.program)
@@ -284,10 +286,10 @@ def read_customer(url: str, cid: str, prefix: str = "sp",
     """A customer's state for `streamproc balance` (synchronous, one call)."""
     client = redis.Redis.from_url(url, **(connection or {}))
     try:
-        v, s = client.hmget(Keys(prefix).customer(cid), "v", "s")
+        v, s = cast("list[bytes | None]", client.hmget(Keys(prefix).customer(cid), "v", "s"))
     finally:
         client.close()
-    if s is None:
+    if s is None or v is None:
         return None
     st = decode_state(cid, s)
     st.version = int(v)
