@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeRemainingColumn,
     )
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return Progress(TextColumn(f"[bold]{label}[/]"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=err, disable=args.no_progress)
 
-    def ticker(progress: Progress, task) -> tuple[dict[str, int], object]:
+    def ticker(progress: Progress, task: TaskID) -> tuple[dict[str, int], Callable[[], None]]:
         counter = {"n": 0}
 
         def tick() -> None:

@@ -6,6 +6,7 @@ never the figures themselves, which are printed from the integers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 BASE_COLOR, CAND_COLOR = "#7f8c8d", "#2e86de"
@@ -64,7 +65,8 @@ def hbars(labels: list[str], series: list[tuple[str, str, list[int]]], title: st
 
 
 def lines(days: list[str], series: list[tuple[str, str, list[int]]], title: str,
-          hlines: list[tuple[str, int, str]] = (), markers: list[tuple[int, str, str]] = ()
+          hlines: Sequence[tuple[str, int, str]] = (),
+          markers: Sequence[tuple[int, str, str]] = ()
           ) -> str:
     """Lines over days; `hlines` (label, value, color) such as a budget; `markers`
     (day index, label, color) such as the day a budget runs out."""
@@ -110,9 +112,9 @@ def lines(days: list[str], series: list[tuple[str, str, list[int]]], title: str,
         pts = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(vals))
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>')
     for i, label, color in markers:
-        x = px(i)
-        anchor, tx = ("end", x - 3) if x > WIDTH * 0.6 else ("start", x + 3)
-        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" '
+        mx = px(i)
+        anchor, tx = ("end", mx - 3) if mx > WIDTH * 0.6 else ("start", mx + 3)
+        out.append(f'<line x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{height - bottom}" '
                    f'stroke="{color}" stroke-width="1.5"/><text x="{tx:.1f}" '
                    f'y="{top + 12}" font-size="11" text-anchor="{anchor}" fill="{color}">'
                    f'{escape(label)}</text>')

@@ -79,11 +79,11 @@ class WhatIf:
             o, fired = rep.step(no, raw, source, None, receipt)
             tally.add(o, fired)
         self.messages += 1
-        if no % 50_000 == 0 and self.base.clock_us is not None:
-            horizon = self.base.clock_us - self.base.program.return_window_us - 86_400_000_000
-            self.base_tally.forget_before(horizon)
-            horizon = self.cand.clock_us - self.cand.program.return_window_us - 86_400_000_000
-            self.cand_tally.forget_before(horizon)
+        if no % 50_000 == 0:
+            for rep, tally in ((self.base, self.base_tally), (self.cand, self.cand_tally)):
+                if rep.clock_us is not None:
+                    tally.forget_before(rep.clock_us - rep.program.return_window_us
+                                        - 86_400_000_000)
 
     def run(self, messages: Iterable[tuple[int, bytes]], source: str,
             on_message: Callable[[], None] | None = None) -> tuple[float, int]:

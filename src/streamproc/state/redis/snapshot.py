@@ -9,6 +9,7 @@ after a what-if and compares them byte for byte.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import redis
 
@@ -73,9 +74,12 @@ def read_snapshot(url: str, program: Program, prefix: str = "sp",
             for (_, rid), raw in zip(chunk, pipe.execute(), strict=True):
                 if raw is not None:
                     state.receipts[rid] = decode_receipt(rid, raw)
-        state.budgets = {k.decode(): int(v) for k, v in client.hgetall(keys.budget).items()}
-        state.coupons = {k.decode(): v.decode() for k, v in client.hgetall(keys.coupons).items()}
-        state.exhausted = {m.decode() for m in client.smembers(keys.exhausted)}
+        budgets = cast("dict[bytes, bytes]", client.hgetall(keys.budget))
+        coupons = cast("dict[bytes, bytes]", client.hgetall(keys.coupons))
+        exhausted = cast("set[bytes]", client.smembers(keys.exhausted))
+        state.budgets = {k.decode(): int(v) for k, v in budgets.items()}
+        state.coupons = {k.decode(): v.decode() for k, v in coupons.items()}
+        state.exhausted = {m.decode() for m in exhausted}
     finally:
         client.close()
     return state
