@@ -83,3 +83,32 @@ def read_snapshot(url: str, program: Program, prefix: str = "sp",
     finally:
         client.close()
     return state
+
+
+def read_for_receipt(url: str, program: Program, customer_id: str | None,
+                     receipt_ids: list[str], prefix: str = "sp") -> MemoryState:
+    """What one receipt can read (its customer, profile, remembered receipts, budgets, used
+    codes), read-only: `streamproc explain --state-from`."""
+    keys = Keys(prefix)
+    state = MemoryState()
+    client = redis.Redis.from_url(url)
+    try:
+        if customer_id is not None:
+            v, s = client.hmget(keys.customer(customer_id), "v", "s")
+            if s is not None:
+                view = BatchView(program)
+                view.adopt(customer_id, v, s)
+                state.customers.update(view.customers)
+            prof = _profile_from(client.get(keys.profile(customer_id)), customer_id)
+            if prof is not None:
+                state.profiles[customer_id] = prof
+        for rid in receipt_ids:
+            raw = client.get(keys.receipt(rid))
+            if raw is not None:
+                state.receipts[rid] = decode_receipt(rid, raw)
+        state.budgets = {k.decode(): int(v) for k, v in client.hgetall(keys.budget).items()}
+        state.coupons = {k.decode(): v.decode() for k, v in client.hgetall(keys.coupons).items()}
+        state.exhausted = {m.decode() for m in client.smembers(keys.exhausted)}
+    finally:
+        client.close()
+    return state
