@@ -71,7 +71,17 @@ def run(args: argparse.Namespace) -> int:
     level = {"warn": "warning"}.get(s.log_level, s.log_level).upper()
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return asyncio.run(_serve(s, q, program, engine, auth, host, port))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(_serve(s, q, program, engine, auth, host, port))
+
+
+def _loop_factory():  # -> Callable[[], AbstractEventLoop] | None
+    """uvloop when installed (less CPU per request and per Redis call), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _serve(s, q, program, engine, auth, host: str, port: int) -> int:
@@ -104,7 +114,8 @@ async def _serve(s, q, program, engine, auth, host: str, port: int) -> int:
         # one line tools and tests can read: where the server listens
         print(f"quote-server listening on {addr[0]}:{addr[1]} "
               f"({'bearer tokens' if auth else 'NO AUTHENTICATION, loopback only'}, "
-              f"engine {engine.name}, program {program.id})", file=sys.stderr, flush=True)
+              f"engine {engine.name}, program {program.id}, "
+              f"loop {type(loop).__module__.split('.')[0]})", file=sys.stderr, flush=True)
         if not await service.ready():
             log.warning("Redis does not answer yet; /readyz says 503 until it does")
         await stop.wait()

@@ -1,0 +1,323 @@
+"""The quote API benchmark: latency at a fixed rate and the most one process sustains.
+
+    python benchmarks/quote/run.py [--rate 1000] [--duration 30] [--max-duration 20]
+                                   [--history 60000] [--out DIR] [--no-readme]
+
+1. Starts redis-server (co-located, no persistence) and fills it the way the worker does
+   (`BatchProcessor.process`, committed): profiles and the first `--history` receipts of the
+   standard workload (tools.loadgen over `examples/retail-chain.yaml`), so customers have
+   balances, tiers, offers and uses.
+2. Takes the 8-line sales that follow in the same stream (not applied: fresh receipt ids) as
+   the request bodies.
+3. Starts `streamproc quote-server` (one process, bearer tokens, log level warn).
+4. Latency at `--rate` req/s for `--duration` s (after 5 s of warm-up), open loop
+   (loadclient.py, another process): POST /v1/quote, and GET /healthz at the same rate as the
+   HTTP floor of the same server in the same run.
+5. The most one process sustains: `wrk` (apt package `wrk`, one thread, 32 connections, closed
+   loop) on POST /v1/quote and on GET /healthz for `--max-duration` s each; the server's own
+   CPU time over the run says whether it was the bottleneck (one core = 100 %).
+
+Writes DIR/results.json (DIR defaults to benchmarks/quote) and the "Quote API" section of
+benchmarks/README.md between its markers, and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+PROGRAM = REPO / "examples" / "retail-chain.yaml"
+sys.path.insert(0, str(REPO / "src"))
+
+import orjson  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from streamproc.tools.devstack import RedisServer  # noqa: E402
+
+MARK_START, MARK_END = "<!-- quote:start -->", "<!-- quote:end -->"
+PREFIX = "qb"
+console = Console()
+
+
+def _populate(url: str, history: int, lines: int) -> list[bytes]:
+    """Apply the history to Redis as the worker would; return the next `lines`-line sales."""
+    from streamproc.domain.program import load_program
+    from streamproc.domain.receipt import Reject, parse_receipt
+    from streamproc.engine.selection import make_engine
+    from streamproc.processing.batch import BatchProcessor, InMessage, apply_profiles
+    from streamproc.state.redis.store import RedisStore
+    from streamproc.tools.loadgen import LoadgenConfig, customer_messages, generate_messages
+
+    cfg = LoadgenConfig(seed=42, receipts=history + 40_000, customers=20_000, days=30)
+    messages = [v for _, v in generate_messages(cfg)]
+    program = load_program(PROGRAM)
+
+    async def apply() -> None:
+        store = RedisStore(url, program, prefix=PREFIX)
+        bp = BatchProcessor(program, make_engine(program), store)
+        try:
+            profiles = [InMessage("customers", 0, i, k, v)
+                        for i, (k, v) in enumerate(customer_messages(cfg))]
+            await apply_profiles(store, profiles)
+            with Progress(console=console, transient=True) as bar:
+                task = bar.add_task("history into Redis", total=history)
+                for i in range(0, history, 500):
+                    chunk = messages[i:min(i + 500, history)]
+                    await bp.process([InMessage("receipts", 0, i + j, None, r)
+                                      for j, r in enumerate(chunk)])
+                    bar.advance(task, len(chunk))
+        finally:
+            await store.close()
+
+    asyncio.run(apply())
+    bodies = []
+    for raw in messages[history:]:
+        try:
+            o = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(o, dict) and o.get("kind") == "sale" and len(o.get("lines") or ()) == lines:
+            try:
+                parse_receipt(raw)  # loadgen's deliberately bad messages are not quotes
+            except Reject:
+                continue
+            bodies.append(raw)
+    return bodies
+
+
+class Server:
+    def __init__(self, url: str, tokens: Path, log: Path) -> None:
+        self.log = log
+        args = [sys.executable, "-m", "streamproc", "quote-server", "--program", str(PROGRAM),
+                "--redis", url, "--redis-prefix", PREFIX, "--listen", "127.0.0.1:0",
+                "--auth-tokens-file", str(tokens), "--log-level", "warn"]
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        with open(log, "wb") as fh:
+            self.proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        while True:
+            m = re.search(rb"listening on [\d.]+:(\d+)", log.read_bytes())
+            if m:
+                self.port = int(m.group(1))
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"quote-server did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+
+    def cpu_seconds(self) -> float:
+        return _cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+REDIS_PID = 0  # the co-located redis-server, whose CPU share is reported with the server's
+
+
+def _timed(seconds: float, what: str, proc: subprocess.Popen) -> None:
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(what, total=seconds)
+        t0 = time.monotonic()
+        while proc.poll() is None:
+            time.sleep(0.25)
+            bar.update(task, completed=min(seconds, time.monotonic() - t0))
+
+
+def _open_loop(srv: Server, bodies: Path, token: str, path: str, rate: float,
+               duration: float) -> dict[str, Any]:
+    cmd = [sys.executable, str(HERE / "loadclient.py"), "--port", str(srv.port), "--bodies",
+           str(bodies), "--token", token, "--rate", str(rate), "--duration", str(duration),
+           "--path", path]
+    cpu0, rcpu0, t0 = srv.cpu_seconds(), _cpu_seconds(REDIS_PID), time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _timed(duration + 5, f"{path} at {rate:.0f}/s", proc)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"loadclient failed:\n{err.decode()}")
+    res = json.loads(out)
+    elapsed = time.monotonic() - t0
+    res["server_cpu_pct"] = 100 * (srv.cpu_seconds() - cpu0) / elapsed
+    res["redis_cpu_pct"] = 100 * (_cpu_seconds(REDIS_PID) - rcpu0) / elapsed
+    return res
+
+
+def _wrk(srv: Server, bodies: Path, token: str, path: str, duration: float) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{srv.port}"
+    if path == "/v1/quote":
+        cmd = ["wrk", "-t1", "-c32", f"-d{duration:.0f}s", "--latency", "-s",
+               str(HERE / "quote.lua"), url, "--", str(bodies), token]
+    else:
+        cmd = ["wrk", "-t1", "-c32", f"-d{duration:.0f}s", "--latency", url + path]
+    cpu0, rcpu0, t0 = srv.cpu_seconds(), _cpu_seconds(REDIS_PID), time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _timed(duration, f"wrk {path}", proc)
+    out = proc.communicate()[0].decode()
+    elapsed = time.monotonic() - t0
+    cpu = 100 * (srv.cpu_seconds() - cpu0) / elapsed
+    rcpu = 100 * (_cpu_seconds(REDIS_PID) - rcpu0) / elapsed
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    pct = {p: _ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M)}
+    return {"path": path, "rps": rps, "requests": total, "non_2xx": int(bad.group(1)) if bad else 0,
+            "latency_ms": {f"p{k}": v for k, v in pct.items()}, "server_cpu_pct": cpu,
+            "redis_cpu_pct": rcpu,
+            "raw": out}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    value, unit = float(m.group(1)), m.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _readme(results: dict[str, Any]) -> str:
+    q, h = results["open_loop"]["quote"], results["open_loop"]["healthz"]
+    wq, wh = results["max"].get("quote"), results["max"].get("healthz")
+    rows = [
+        "| measure | POST /v1/quote | GET /healthz (HTTP floor) | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    for k in ("p50", "p90", "p99", "p99.9", "max"):
+        rows.append(f"| {k} at {q['rate_asked']:.0f} req/s (ms) | {q['latency_ms'][k]:.2f} | "
+                    f"{h['latency_ms'][k]:.2f} | {q['latency_ms'][k] / h['latency_ms'][k]:.1f}x |")
+    rows.append(f"| achieved req/s, open loop | {q['achieved_rps']:.0f} | "
+                f"{h['achieved_rps']:.0f} | |")
+    rows.append(f"| server CPU at {q['rate_asked']:.0f} req/s | {q['server_cpu_pct']:.0f} % | "
+                f"{h['server_cpu_pct']:.0f} % | |")
+    if wq and wh:
+        rows.append(f"| max req/s, one process (wrk -t1 -c32) | {wq['rps']:.0f} | "
+                    f"{wh['rps']:.0f} | {wq['rps'] / wh['rps']:.2f}x |")
+        rows.append(f"| p99 at max (ms) | {wq['latency_ms'].get('p99', float('nan')):.2f} | "
+                    f"{wh['latency_ms'].get('p99', float('nan')):.2f} | |")
+        rows.append(f"| server CPU at max | {wq['server_cpu_pct']:.0f} % | "
+                    f"{wh['server_cpu_pct']:.0f} % | |")
+    m = results["machine"]
+    statuses = ", ".join(f"{k}: {v}" for k, v in q["statuses"].items())
+    return "\n".join([
+        f"Measured {results['when']} on {m['cpus']} cores ({m['python']}), load average "
+        f"{m['load_before']} before the run (the machine is shared), with "
+        f"`python benchmarks/quote/run.py --rate {q['rate_asked']:.0f} --duration "
+        f"{q['duration_s']:.0f}`: redis-server co-located, {results['history']} receipts of "
+        f"history applied first ({results['customers']} customers with state), "
+        f"{results['bodies']} distinct 8-line sales of the standard workload as bodies, "
+        f"one quote-server process with bearer tokens. Statuses at the fixed rate: {statuses}.",
+        "",
+        *rows,
+        "",
+        f"Target p99 <= 5 ms at 1,000 req/s: "
+        f"**{'met' if q['latency_ms']['p99'] <= 5 else 'NOT met'}** "
+        f"({q['latency_ms']['p99']:.2f} ms). Latency is open loop (from each request's due "
+        "time, loadclient.py in its own process), so a stall counts against every request "
+        "that waited behind it.",
+    ])
+
+
+def _write_readme(text: str) -> None:
+    path = REPO / "benchmarks" / "README.md"
+    doc = path.read_text()
+    block = f"{MARK_START}\n{text}\n{MARK_END}"
+    if MARK_START in doc:
+        doc = re.sub(re.escape(MARK_START) + ".*?" + re.escape(MARK_END), lambda _: block, doc,
+                     flags=re.S)
+    else:
+        doc = doc.rstrip("\n") + "\n\n## Quote API\n\n" + block + "\n"
+    path.write_text(doc)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="quote API benchmark")
+    ap.add_argument("--rate", type=float, default=1000)
+    ap.add_argument("--duration", type=float, default=30)
+    ap.add_argument("--max-duration", type=float, default=20)
+    ap.add_argument("--history", type=int, default=60_000)
+    ap.add_argument("--lines", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--no-readme", action="store_true")
+    args = ap.parse_args()
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "history": args.history,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())},
+        "open_loop": {}, "max": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="quote-bench-") as tmp_s:
+        tmp = Path(tmp_s)
+        redis_srv = RedisServer(tmp / "redis").start()
+        global REDIS_PID
+        REDIS_PID = redis_srv.pid or 0
+        srv = None
+        try:
+            bodies = _populate(redis_srv.url, args.history, args.lines)
+            if not bodies:
+                raise SystemExit(f"no {args.lines}-line sales in the workload")
+            results["bodies"] = len(bodies)
+            import redis
+
+            results["customers"] = sum(1 for _ in redis.Redis.from_url(redis_srv.url)
+                                       .scan_iter(f"{PREFIX}:c:*", count=5000))
+            body_file = tmp / "bodies.jsonl"
+            body_file.write_bytes(b"\n".join(bodies) + b"\n")
+            token = secrets.token_urlsafe(24)
+            (tmp / "tokens").write_text(token + "\n")
+            srv = Server(redis_srv.url, tmp / "tokens", tmp / "quote-server.log")
+            for name, path in (("quote", "/v1/quote"), ("healthz", "/healthz")):
+                results["open_loop"][name] = _open_loop(srv, body_file, token, path, args.rate,
+                                                        args.duration)
+            if shutil.which("wrk"):
+                for name, path in (("quote", "/v1/quote"), ("healthz", "/healthz")):
+                    results["max"][name] = _wrk(srv, body_file, token, path, args.max_duration)
+            else:
+                console.print("[yellow]wrk not installed (apt-get install wrk): no max rate")
+            results["machine"]["load_after"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        finally:
+            if srv is not None:
+                srv.stop()
+            redis_srv.stop()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = Table(title="quote API")
+    for col in ("run", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "server CPU",
+                "Redis CPU", "codes"):
+        table.add_column(col)
+    for name, r in results["open_loop"].items():
+        lat = r["latency_ms"]
+        table.add_row(f"{name} open loop", f"{r['achieved_rps']:.0f}", f"{lat['p50']:.2f}",
+                      f"{lat['p99']:.2f}", f"{lat['p99.9']:.2f}", f"{lat['max']:.2f}",
+                      f"{r['server_cpu_pct']:.0f} %", f"{r['redis_cpu_pct']:.0f} %",
+                      str(r["statuses"]))
+    for name, r in results["max"].items():
+        lat = r["latency_ms"]
+        table.add_row(f"{name} wrk max", f"{r['rps']:.0f}", f"{lat.get('p50', 0):.2f}",
+                      f"{lat.get('p99', 0):.2f}", "", "", f"{r['server_cpu_pct']:.0f} %",
+                      f"{r['redis_cpu_pct']:.0f} %", f"non-2xx {r['non_2xx']}")
+    console.print(table)
+    if not args.no_readme:
+        _write_readme(_readme(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
