@@ -29,7 +29,8 @@ def _requests(bodies: list[bytes], path: str, token: str) -> list[bytes]:
 
 
 async def _worker(port: int, queue: asyncio.Queue, reqs: list[bytes], lat: list[float],
-                  statuses: dict[int, int], warm_until: float) -> None:
+                  series: list[tuple[float, float]], statuses: dict[int, int],
+                  warm_until: float) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     n = len(reqs)
     try:
@@ -50,6 +51,7 @@ async def _worker(port: int, queue: asyncio.Queue, reqs: list[bytes], lat: list[
             done = time.perf_counter()
             if due >= warm_until:
                 lat.append(done - due)
+                series.append((due - warm_until, done - due))
                 statuses[status] = statuses.get(status, 0) + 1
     finally:
         writer.close()
@@ -67,11 +69,13 @@ async def run(args: argparse.Namespace) -> dict:
     reqs = _requests(bodies, args.path, args.token)
     queue: asyncio.Queue = asyncio.Queue()
     lat: list[float] = []
+    series: list[tuple[float, float]] = []
     statuses: dict[int, int] = {}
     total = int(args.rate * (args.warmup + args.duration))
     t0 = time.perf_counter() + 0.2
     warm_until = t0 + args.warmup
-    workers = [asyncio.create_task(_worker(args.port, queue, reqs, lat, statuses, warm_until))
+    workers = [asyncio.create_task(_worker(args.port, queue, reqs, lat, series, statuses,
+                                       warm_until))
                for _ in range(args.connections)]
     await asyncio.sleep(0.1)
     interval = 1.0 / args.rate
@@ -89,6 +93,9 @@ async def run(args: argparse.Namespace) -> dict:
     end = time.perf_counter()
     lat.sort()
     measured = len(lat)
+    worst: dict[int, float] = {}  # the slowest answer of each second: where the tail comes from
+    for t, latency in series:
+        worst[int(t)] = max(worst.get(int(t), 0.0), latency)
     return {
         "path": args.path, "rate_asked": args.rate, "duration_s": args.duration,
         "connections": args.connections, "requests": measured,
@@ -98,6 +105,8 @@ async def run(args: argparse.Namespace) -> dict:
         "latency_ms": {name: _pct(lat, p) * 1000 for name, p in
                        (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("max", 100))},
         "mean_ms": (sum(lat) / measured * 1000) if measured else float("nan"),
+        "worst_ms_by_second": [round(worst.get(i, 0.0) * 1000, 2)
+                               for i in range(int(args.duration))],
     }
 
 
