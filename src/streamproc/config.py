@@ -63,6 +63,13 @@ class WorkerSettings:
     kafka_ssl_cafile: str = ""
     redis_username: str = ""
     redis_tls_cafile: str = ""  # with a rediss:// URL: the CA that signed the server's cert
+    redis_cluster: bool = False  # the URL is any node of a Redis Cluster
+    partitioner: str = "murmur2"  # the producers' partitioner: murmur2 (Java, aiokafka), crc32
+    # before offsets commit: "none", "wait" (WAIT for a replica) or "fsync" (the server runs
+    # appendfsync always, checked at start); see docs/state-model.md
+    redis_durability: str = "none"
+    redis_wait_replicas: int = 1
+    redis_wait_timeout_ms: int = 1000
     kafka_sasl_password: str = _secret()
     redis_password: str = _secret()
 
@@ -79,7 +86,12 @@ class WorkerSettings:
 
 def _kind(f: Field[Any]) -> Callable[[str], Any]:
     """How a setting's text (flag or variable) becomes its value."""
-    return {"int": int, "float": float}.get(str(f.type), str)
+    kinds: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "bool": _bool}
+    return kinds.get(str(f.type), str)
+
+
+def _bool(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _parse(f: Field[Any], raw: str, source: str) -> Any:
@@ -100,6 +112,10 @@ def add_worker_flags(p: argparse.ArgumentParser, cls: type = WorkerSettings) -> 
         if f.name in getattr(cls, "SECRET", ()):
             p.add_argument(flag + "-file", default=None, metavar="PATH",
                            help=f"read it from this file (env {env}_FILE, or the value in {env})")
+            continue
+        if str(f.type) == "bool":
+            p.add_argument(flag, action="store_const", const=True, default=None,
+                           help=f"(env {env}=1, default off)")
             continue
         p.add_argument(flag, default=None, help=f"(env {env}, default {f.default!r})")
 
@@ -153,6 +169,8 @@ def check(s: WorkerSettings) -> None:
     _one_of(s.log_level.lower(), LOG_LEVELS, "log_level")
     _one_of(s.log_format, LOG_FORMATS, "log_format")
     _one_of(s.kafka_security_protocol, KAFKA_PROTOCOLS, "kafka_security_protocol")
+    _one_of(s.partitioner, ("murmur2", "crc32"), "partitioner")
+    _one_of(s.redis_durability, ("none", "wait", "fsync"), "redis_durability")
     for name in ("partitions", "batch_size"):
         if getattr(s, name) < 1:
             raise SettingsError(f"STREAMPROC_{name.upper()} must be at least 1")

@@ -1,6 +1,8 @@
 """The Redis store's guarantees, against a real redis-server: an atomic batch apply that
-refuses to write over state that moved, budgets that never overshoot under concurrent workers,
-and redelivery that gives the same answer without applying anything twice."""
+refuses to write over state that moved, a fence that refuses a stale owner outright, budgets
+claimed idempotently that never overshoot under many concurrent appliers, timer events kept in
+an outbox until Kafka has them, and redelivery that gives the same answer without applying
+anything twice."""
 
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ from streamproc.domain.program import program_from_dict
 from streamproc.domain.receipt import parse_receipt
 from streamproc.engine.processor import Processor
 from streamproc.engine.selection import make_engine
-from streamproc.processing.batch import BatchProcessor, InMessage
+from streamproc.processing.batch import (
+    BatchProcessor,
+    InMessage,
+    clear_timer_outbox,
+    fire_timers,
+)
 from streamproc.state.redis.store import Conflict, RedisStore
 
 pytestmark = pytest.mark.integration
@@ -33,8 +40,8 @@ def _sale(rid: str, cid: str, day: int = 1) -> bytes:
                                     "unit_price": 5000}]})
 
 
-def _msgs(raws: list[bytes], start: int = 0) -> list[InMessage]:
-    return [InMessage("receipts", 0, start + i, None, r) for i, r in enumerate(raws)]
+def _msgs(raws: list[bytes], start: int = 0, partition: int = 0) -> list[InMessage]:
+    return [InMessage("receipts", partition, start + i, None, r) for i, r in enumerate(raws)]
 
 
 async def test_a_batch_never_writes_over_state_that_moved(redis_url, redis_client):
@@ -43,40 +50,74 @@ async def test_a_batch_never_writes_over_state_that_moved(redis_url, redis_clien
     store = RedisStore(redis_url, program, prefix="cas")
     try:
         r1, r2 = parse_receipt(_sale("R1", "C1")), parse_receipt(_sale("R2", "C1", 2))
-        a = await store.load([r1])
-        b = await store.load([r2])  # a stale owner: read before `a` was written
+        a = await store.load([(0, r1)])
+        b = await store.load([(0, r2)])  # read before `a` was written
+        a.at("R1", 0)
         proc.process(r1, a, origin="receipts/0/0")
-        proc.process(r2, b, origin="receipts/1/0")
+        b.at("R2", 0)
+        proc.process(r2, b, origin="receipts/0/1")
         await store.commit(a)
         with pytest.raises(Conflict):
             await store.commit(b)
-        assert redis_client.exists("cas:r:{R2}") == 0, "nothing of the refused batch was written"
-        fresh = await store.load([r2])
+        assert redis_client.exists("cas:r:{0}:R2") == 0, "nothing of the refused batch written"
+        fresh = await store.load([(0, r2)])
         assert fresh.customers["C1"].sales == 1 and fresh.customers["C1"].version == 1
     finally:
         await store.close()
 
 
-async def test_budget_never_overshoots_with_concurrent_workers(redis_url, redis_client):
-    """Two workers, each with its own store and customers, race for one budget of 10,000: each
-    receipt would cost 3,000, so exactly three fit and the fourth finds the budget exhausted."""
+async def test_a_stale_owner_is_refused_outright(redis_url, redis_client):
+    """The fence: once a newer generation owns the partition, the old owner's write is refused
+    whatever it read, and an older generation can never take the partition back."""
+    program = program_from_dict(PROGRAM)
+    store = RedisStore(redis_url, program, prefix="fence")
+    bp = BatchProcessor(program, make_engine(program), store)
+    try:
+        old = await store.take_partitions([0, 1], 7, "member-a")
+        new = await store.take_partitions([0], 8, "member-b")
+        assert await store.take_partitions([0], 7, "member-a") == old
+        assert redis_client.get("fence:f:{0}") == new.encode(), "an older generation lost"
+        bp.fences = lambda: {0: old, 1: old}
+        out = await bp.process(_msgs([_sale("R1", "C1")]) + _msgs([_sale("R2", "C2")], 0, 1))
+        assert out.fenced == {0}
+        assert [orjson.loads(v)["receipt_id"] for _, v in out.results] == ["R2"], \
+            "nothing of the refused partition is produced"
+        assert not list(redis_client.scan_iter("fence:[cro]:{0}:*")), "partition 0 untouched"
+        assert redis_client.exists("fence:c:{1}:C2"), "partition 1 is still ours"
+        bp.fences = lambda: {0: new}
+        again = await bp.process(_msgs([_sale("R1", "C1")]))
+        assert again.fenced == set() and redis_client.exists("fence:c:{0}:C1")
+    finally:
+        await store.close()
+
+
+async def test_twelve_appliers_share_one_budget(redis_url, redis_client):
+    """12 appliers, each with its own store, race for one budget of 10,000 at 3,000 a
+    receipt: none fails, exactly three receipts get it, the budget is never overspent and
+    `campaign_budget_exhausted` is emitted once. A claim asked again answers the same."""
     program = program_from_dict(PROGRAM)
     workers = [BatchProcessor(program, make_engine(program),
-                              RedisStore(redis_url, program, prefix="bud")) for _ in range(2)]
+                              RedisStore(redis_url, program, prefix="bud")) for _ in range(12)]
     try:
-        batches = [[_sale(f"W{w}R{i}", f"W{w}C{i}") for i in range(j, j + 2)]
-                   for w in range(2) for j in (0, 2, 4)]
         outs = await asyncio.gather(*[
-            workers[k % 2].process(_msgs(b, 10 * k)) for k, b in enumerate(batches)])
+            w.process(_msgs([_sale(f"W{k}R{i}", f"W{k}C{i}") for i in range(3)], 10 * k, k % 6))
+            for k, w in enumerate(workers)])
         results = [orjson.loads(v) for o in outs for _, v in o.results]
         events = [orjson.loads(v) for o in outs for _, v in o.events]
-        given = sum(a["amount"] for r in results for a in r["applied"]
-                    if a["campaign_id"] == "ten-off")
-        assert given == 9_000
+        given = [r["receipt_id"] for r in results for a in r["applied"]
+                 if a["campaign_id"] == "ten-off"]
+        assert len(given) == 3 and len(results) == 36
         assert int(redis_client.hget("bud:g:{g}:budget", "ten-off")) == 9_000
         assert [e["type"] for e in events].count("campaign_budget_exhausted") == 1
-        # all six batches read the budget before any wrote it: the losers were recomputed
-        assert sum(o.conflicts for o in outs) >= 1
+        assert sum(o.conflicts for o in outs) >= 1, "some appliers assumed the budget was there"
+        # asked again, every receipt's claim gives its first answer, and spends nothing more
+        exhausted_by = next(e["event_id"].split("/")[0] for e in events
+                            if e["type"] == "campaign_budget_exhausted")
+        rids = [r["receipt_id"] for r in results]
+        answers = await workers[0].store.claim([(rid, "b", "ten-off", 3000) for rid in rids])
+        assert answers == ["g" if rid in given else "f" if rid == exhausted_by else "r"
+                           for rid in rids]
+        assert int(redis_client.hget("bud:g:{g}:budget", "ten-off")) == 9_000
     finally:
         for w in workers:
             await w.store.close()
@@ -89,15 +130,41 @@ async def test_redelivery_gives_the_same_answer_and_applies_nothing(redis_url, r
     try:
         raws = [_sale("R1", "C1"), _sale("R2", "C1", 2), _sale("R1", "C1"), b"{nope"]
         first = await bp.process(_msgs(raws))
-        state_before = redis_client.hgetall("redo:c:{C1}")
+        state_before = redis_client.hgetall("redo:c:{0}:C1")
         again = await bp.process(_msgs(raws))  # the same messages, same offsets: a redelivery
         assert again.results == first.results and again.events == first.events
         assert again.dlq == first.dlq
-        assert redis_client.hgetall("redo:c:{C1}") == state_before
+        assert redis_client.hgetall("redo:c:{0}:C1") == state_before
         assert [orjson.loads(v)["status"] for _, v in first.results] == \
             ["applied", "applied", "duplicate"]
         # a resend of R1 from a new offset is a duplicate, not a redelivery
         resend = await bp.process(_msgs([_sale("R1", "C1")], start=100))
         assert orjson.loads(resend.results[0][1])["status"] == "duplicate"
+    finally:
+        await store.close()
+
+
+async def test_timer_events_stay_in_the_outbox_until_kafka_has_them(redis_url, redis_client):
+    """Fired events are written with their marks; until cleared they come again, same ids.
+    An orphan at the head of the timer index (a customer who is gone) is removed and stops
+    nobody."""
+    program = program_from_dict(PROGRAM)
+    store = RedisStore(redis_url, program, prefix="tmo")
+    bp = BatchProcessor(program, make_engine(program), store)
+    try:
+        await bp.process(_msgs([_sale("R1", "C1")]))
+        redis_client.zadd("tmo:t:{0}", {"GONE": 1})
+        now = 2_000_000_000_000_000  # 2033: R1's points have activated
+        first = await fire_timers(store, program, now, [0])
+        ids = [orjson.loads(v)["event_id"] for _, v in first.records]
+        assert ids and all(i.startswith("C1/") for i in ids)
+        assert redis_client.zscore("tmo:t:{0}", "GONE") is None, "the orphan is gone"
+        assert sorted(k.decode() for k in redis_client.hkeys("tmo:x:{0}")) == sorted(ids)
+        # a crash before Kafka had them: the next tick sends the same events again
+        again = await fire_timers(store, program, now, [0])
+        assert [orjson.loads(v)["event_id"] for _, v in again.records] == sorted(ids)
+        await clear_timer_outbox(store, again)
+        assert redis_client.hlen("tmo:x:{0}") == 0
+        assert (await fire_timers(store, program, now, [0])).records == []
     finally:
         await store.close()

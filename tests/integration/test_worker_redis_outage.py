@@ -64,4 +64,4 @@ def test_worker_rides_out_a_redis_restart(tmp_path, kafka_bootstrap):
     for r in results:
         exp.setdefault(r["receipt_id"], set()).add(orjson.dumps(r, option=orjson.OPT_SORT_KEYS))
     assert got == exp
-    assert "Redis error" in w.log.read_text(), "the outage was seen and retried"
+    assert "Redis unavailable" in w.log.read_text(), "the outage was seen and retried"

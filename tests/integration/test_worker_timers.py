@@ -51,7 +51,7 @@ def test_activation_events_fire_once_per_bucket(tmp_path, kafka_bootstrap, redis
         # the announcements are committed: after that, nothing more may come
         r = redis.Redis.from_url(redis_url)
         deadline = time.monotonic() + 30
-        while (r.zscore(f"{prefix}:g:{{g}}:timers", "C1") or 0) <= time.time() * 1e6:
+        while (r.zscore(f"{prefix}:t:{{0}}", "C1") or 0) <= time.time() * 1e6:
             assert w.alive() and time.monotonic() < deadline, "timer index never moved on"
             time.sleep(0.05)
         r.close()

@@ -17,6 +17,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--program", default=os.environ.get("STREAMPROC_PROGRAM"),
                    help="to name the tier and print times in the program's timezone")
     p.add_argument("--prefix", default=os.environ.get("STREAMPROC_REDIS_PREFIX", "sp"))
+    p.add_argument("--partitions", type=int, default=None,
+                   help="the receipts topic's partition count (default: as the workers "
+                        "recorded it in Redis)")
+    p.add_argument("--partitioner", choices=("murmur2", "crc32"),
+                   default=os.environ.get("STREAMPROC_PARTITIONER") or None,
+                   help="the producers' partitioner (default: as the workers recorded it)")
+    p.add_argument("--redis-cluster", action="store_true",
+                   default=os.environ.get("STREAMPROC_REDIS_CLUSTER", "") not in ("", "0"))
     p.set_defaults(func=run)
 
 
@@ -35,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     try:
         access = redis_access_from(args)
-        st = read_or_explain(lambda: read_customer(access.url, args.customer, args.prefix,
-                                                   access.client_kwargs()), access)
+        st = read_or_explain(lambda: read_customer(
+            access.url, args.customer, args.prefix, access.client_kwargs(), args.partitions,
+            args.partitioner, args.redis_cluster), access)
     except SettingsError as exc:
         print(f"balance: bad setting: {exc}", file=sys.stderr)
         return 2

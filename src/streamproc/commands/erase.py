@@ -21,15 +21,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_redis_flags(p, "Redis URL (env STREAMPROC_REDIS)",
                     os.environ.get("STREAMPROC_REDIS", "redis://127.0.0.1:6379/0"))
     p.add_argument("--prefix", default=os.environ.get("STREAMPROC_REDIS_PREFIX", "sp"))
+    p.add_argument("--partitions", type=int, default=None,
+                   help="the receipts topic's partition count (default: as the workers "
+                        "recorded it in Redis)")
+    p.add_argument("--partitioner", choices=("murmur2", "crc32"),
+                   default=os.environ.get("STREAMPROC_PARTITIONER") or None,
+                   help="the producers' partitioner (default: as the workers recorded it)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    from typing import cast
 
     import redis.asyncio as aredis
 
     from streamproc.config import SettingsError, redis_access_from
+    from streamproc.state.partitioning import Placement
     from streamproc.state.redis.access import explain
     from streamproc.state.redis.erase import erase_customer
     from streamproc.state.redis.keys import Keys
@@ -43,7 +51,13 @@ def run(args: argparse.Namespace) -> int:
     async def go() -> str:
         client = aredis.Redis.from_url(access.url, **access.client_kwargs())
         try:
-            return (await erase_customer(client, Keys(args.prefix), args.customer)).describe()
+            keys = Keys(args.prefix)
+            # the customer's partition, the way producers place the key (docs/state-model.md)
+            layout = cast("dict[bytes, bytes]", await client.hgetall(keys.layout))
+            n = args.partitions or int(layout.get(b"partitions", 6))
+            kind = args.partitioner or layout.get(b"partitioner", b"murmur2").decode()
+            p = Placement(n, kind)(args.customer)
+            return (await erase_customer(client, keys, args.customer, p)).describe()
         finally:
             await client.aclose()
 

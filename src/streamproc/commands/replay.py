@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", help="report JSON; a PNG chart of cost per campaign beside it")
     p.add_argument("--engine", choices=("compiled", "reference"), default="compiled")
     add_redis_flags(p, "use this Redis (URL) as the state store instead of memory", None)
+    p.add_argument("--partitions", type=int, default=int(os.environ.get(
+        "STREAMPROC_PARTITIONS", "6")), help="with --redis: the receipts topic's partition "
+        "count, to place each customer's state as a worker would")
+    p.add_argument("--partitioner", choices=("murmur2", "crc32"),
+                   default=os.environ.get("STREAMPROC_PARTITIONER", "murmur2"),
+                   help="with --redis: the producers' partitioner")
+    p.add_argument("--redis-cluster", action="store_true",
+                   default=os.environ.get("STREAMPROC_REDIS_CLUSTER", "") not in ("", "0"))
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 

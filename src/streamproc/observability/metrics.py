@@ -84,6 +84,9 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "streamproc_worker_info",
         "streamproc_up",
         "streamproc_last_batch_timestamp_seconds",
+        "streamproc_claim_conflicts_total",
+        "streamproc_fenced_writes_total",
+        "streamproc_redelivered_total",
     }
 )
 
@@ -148,6 +151,21 @@ class LoyaltyMetrics:
         self.redis_errors = Counter(
             "streamproc_redis_errors", "Failed Redis calls, by operation.", ["op"], registry=r
         )
+        self.claim_conflicts = Counter(
+            "streamproc_claim_conflicts",
+            "Batches computed again because a shared budget or single-use code claim was "
+            "answered otherwise than the batch assumed.", registry=r,
+        )  # fmt: skip
+        self.fenced = Counter(
+            "streamproc_fenced_writes",
+            "Partition writes refused by the fence: this worker no longer owned the partition.",
+            registry=r,
+        )  # fmt: skip
+        self.redelivered = Counter(
+            "streamproc_redelivered",
+            "Receipts received again after they were applied, answered from their stored output.",
+            registry=r,
+        )  # fmt: skip
         self.kafka_errors = Counter(
             "streamproc_kafka_errors", "Failed Kafka operations (produce, commit, fetch).",
             ["op"], registry=r,
@@ -269,6 +287,15 @@ class LoyaltyMetrics:
             raise
         finally:
             self.observe_redis_call(op, time.perf_counter() - start)
+
+    def count_claim_conflict(self, n: int = 1) -> None:
+        self.claim_conflicts.inc(_count(n, "conflicts"))
+
+    def count_fenced(self, n: int = 1) -> None:
+        self.fenced.inc(_count(n, "writes"))
+
+    def count_redelivered(self, n: int = 1) -> None:
+        self.redelivered.inc(_count(n, "receipts"))
 
     def count_kafka_error(self, op: str, n: int = 1) -> None:
         self.kafka_errors.labels(op=op).inc(_count(n, "errors"))

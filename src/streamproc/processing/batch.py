@@ -1,8 +1,10 @@
 """One batch of Kafka messages in, the records to produce out: decode, compute, commit to Redis.
 
 No faust here: the Faust agent (`streamproc.stream`) and `replay --redis` both drive this.
-A batch is applied to Redis in one atomic, idempotent call; a conflict (the state moved under
-us) recomputes the batch, and Redis errors are retried with backoff, without a limit: only
+A batch is applied to Redis with one atomic, idempotent, fenced call per Kafka partition it
+spans, after its claims on shared budgets and codes (docs/state-model.md); a claim answered
+otherwise than assumed, or a conflict (the state moved under us), recomputes the batch, and
+Redis errors are retried with backoff, without a limit (`state/redis/retry.py`): only
 liveness decides when a worker that cannot reach Redis is replaced. Data never stops a batch:
 a message whose decoding, computation or rendering fails for any reason goes to the dead-letter
 topic (`internal`, or `too_large` when its result would not fit the topic), and the batch is
@@ -15,12 +17,11 @@ import asyncio
 import heapq
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-import redis.exceptions as rexc
 
 from streamproc.domain.deadletter import internal_reject, raw_fields, too_large
 from streamproc.domain.program import Program
@@ -36,12 +37,11 @@ from streamproc.domain.receipt import (
 from streamproc.engine import timers
 from streamproc.engine.processor import APPLIED, REJECTED, Outcome, Processor, SaleEngine
 from streamproc.state.redis.erase import erase_profiles
-from streamproc.state.redis.store import BatchView, Conflict, RedisStore
+from streamproc.state.redis.retry import is_transient
+from streamproc.state.redis.store import GRANTED, REFUSED, BatchView, Conflict, RedisStore
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_REDIS = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError,
-                   rexc.TryAgainError, OSError)
 # a record must fit the topic's max.message.bytes (broker default 1048588) with its batch header
 DEFAULT_MAX_RECORD_BYTES = 1_000_000
 TOMBSTONE = "message has no value (a tombstone)"
@@ -65,6 +65,7 @@ class BatchMetrics(Protocol):
     def count_redis_error(self, op: str) -> None: ...
     def count_failure(self, stage: str) -> None: ...
     def count_profiles(self, outcome: str, n: int) -> None: ...
+    def count_claim_conflict(self, n: int = 1) -> None: ...
 
 
 def message_failure(stage: str, exc: BaseException, origin: str,
@@ -101,6 +102,7 @@ class BatchOutput:
     conflicts: int = 0
     redis_seconds: float = 0.0
     timer_events: list[tuple[bytes, bytes]] = field(default_factory=list)
+    fenced: set[int] = field(default_factory=set)  # partitions another worker owns now
 
 
 class _BatchTimers:
@@ -149,12 +151,18 @@ class RetryBudgetExceeded(RuntimeError):
 
 
 class BatchProcessor:
-    """Applies batches of receipt messages to Redis state and says what to produce."""
+    """Applies batches of receipt messages to Redis state and says what to produce.
+
+    Each message's partition is its state's partition: the Kafka partition in a stream, the
+    producers' placement of its key in a file replay or a quote (`partition_by_key`)."""
 
     def __init__(self, program: Program, engine: SaleEngine, store: RedisStore,
                  max_conflicts: int = 20, max_retry_seconds: float | None = None,
                  metrics: BatchMetrics | None = None, replay_clock: bool = False,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+                 partition_by_key: bool = False,
+                 fences: Callable[[], dict[int, str] | None] = lambda: None,
+                 on_wait: Callable[[bool], None] = lambda _: None) -> None:
         self.program = program
         self.processor = Processor(program, engine)
         self.store = store
@@ -162,15 +170,26 @@ class BatchProcessor:
         self.max_retry_seconds = max_retry_seconds
         self.metrics = metrics
         self.max_record_bytes = max_record_bytes
+        self.partition_by_key = partition_by_key
+        self.fences = fences  # partition -> this member's fence token (a stream)
+        self.on_wait = on_wait  # told while a batch waits for Redis (readiness)
         # a replay fires timers on the latest receipt time read, after every receipt (spec 6);
         # a stream fires them on the wall clock (`fire_timers`)
         self.replay_clock: int | None = 0 if replay_clock else None
 
+    def _partitions(self, parsed, by_key: bool) -> list[int]:
+        if not by_key:
+            return [m.partition for m, _, _ in parsed]
+        place = self.store.partition_of
+        return [place(r.customer_id or r.receipt_id) if r is not None else 0
+                for _, r, _ in parsed]
+
     async def process(self, msgs: Sequence[InMessage]) -> BatchOutput:
-        parsed, receipts = self._parse(msgs)
+        parsed, _ = self._parse(msgs)
+        parts = self._partitions(parsed, self.partition_by_key)
         out = BatchOutput()
-        outcomes = await self._compute_and_commit(parsed, receipts, out)
-        self._render(parsed, outcomes, out)
+        outcomes = await self._compute_and_commit(parsed, parts, out)
+        self._render(parsed, outcomes, out, parts)
         return out
 
     async def preview(self, msgs: Sequence[InMessage]) -> BatchOutput:
@@ -178,11 +197,12 @@ class BatchProcessor:
         the same load and computation on a view that is then dropped (the quote API). One
         attempt: a Redis error is raised to the caller, which answers rather than waits."""
         parsed, receipts = self._parse(msgs)
+        parts = self._partitions(parsed, True)
         out = BatchOutput()
         if receipts:
             while True:
                 try:
-                    _, outcomes, _ = await self._compute(parsed, receipts, out, timers=False)
+                    _, outcomes, _ = await self._compute(parsed, parts, out, {}, timers=False)
                     break
                 except _MessageFailed as failed:
                     receipts = self._exclude(parsed, failed)
@@ -215,11 +235,16 @@ class BatchProcessor:
         parsed[failed.index] = (parsed[failed.index][0], None, failed.reject)
         return [r for _, r, _ in parsed if r is not None]
 
-    async def _compute(self, parsed, receipts, out: BatchOutput, timers: bool = True):
-        """Load the state the batch touches and compute every message on it (no write)."""
+    async def _compute(self, parsed, parts: list[int], out: BatchOutput,
+                       claims: dict[tuple[str, str], tuple[str, int]], timers: bool = True):
+        """Load the state the batch touches and compute every message on it (no write),
+        knowing the claims answered so far."""
+        items = [(p, r) for p, (_, r, _) in zip(parts, parsed, strict=True) if r is not None]
         t0 = time.perf_counter()
-        view = await self.store.load(receipts)
+        view = await self.store.load(items)
         out.redis_seconds += time.perf_counter() - t0
+        view.claims = claims
+        self.store.settle_claims(view)
         outcomes = []
         timers_in_batch = _BatchTimers(self, view) \
             if timers and self.replay_clock is not None else None
@@ -229,6 +254,7 @@ class BatchProcessor:
                 outcomes.append(self.processor.rejected(rej, m.value))
                 continue
             try:
+                view.at(r.receipt_id, parts[i])
                 o = self.processor.process(r, view, m.value, m.origin)
                 if o.status != REJECTED:
                     size = len(o.result_json()) + len(r.customer_id or r.receipt_id)
@@ -244,22 +270,34 @@ class BatchProcessor:
                 timers_in_batch.after(o, view, self.metrics)
         return view, outcomes, timers_in_batch
 
-    async def _compute_and_commit(self, parsed, receipts, out: BatchOutput) -> list[Outcome]:
+    async def _compute_and_commit(self, parsed, parts: list[int],
+                                  out: BatchOutput) -> list[Outcome]:
+        claims: dict[tuple[str, str], tuple[str, int]] = {}
         started = time.monotonic()
         delay = 0.05
+        waited = False
         while True:
             try:
-                view, outcomes, timers_in_batch = await self._compute(parsed, receipts, out)
+                view, outcomes, timers_in_batch = await self._compute(parsed, parts, out, claims)
                 if timers_in_batch is not None:
                     out.timer_events = timers_in_batch.records
                 t0 = time.perf_counter()
-                await self.store.commit(view)
+                if view.wants and self._settle(view, await self.store.claim(view.wants),
+                                               claims):
+                    out.redis_seconds += time.perf_counter() - t0
+                    out.conflicts += 1  # a shared budget or code went elsewhere: recompute
+                    if self.metrics is not None:
+                        self.metrics.count_claim_conflict()
+                    continue
+                out.fenced = await self.store.commit(view, self.fences())
                 out.redis_seconds += time.perf_counter() - t0
                 if timers_in_batch is not None:
                     self.replay_clock = timers_in_batch.clock
+                if waited:
+                    self.on_wait(False)
                 return outcomes
             except _MessageFailed as failed:  # recompute from a fresh load without it
-                receipts = self._exclude(parsed, failed)
+                self._exclude(parsed, failed)
             except Conflict as exc:
                 out.conflicts += 1
                 if out.conflicts > self.max_conflicts:  # contention, not data: wait a little
@@ -271,19 +309,42 @@ class BatchProcessor:
                     delay = min(delay * 2, 5.0)
                 else:
                     log.info("state moved during the batch (%s); recomputing", exc)
-            except (rexc.RedisError, *TRANSIENT_REDIS) as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 if self.metrics is not None:
                     self.metrics.count_redis_error("apply_batch")
+                waited = True
+                self.on_wait(True)
                 if self.max_retry_seconds is not None and \
                         time.monotonic() - started > self.max_retry_seconds:
                     raise RetryBudgetExceeded(f"Redis unavailable: {exc}") from exc
-                log.warning("Redis error (%s); retrying in %.2fs", exc, delay)
+                log.warning("Redis unavailable (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _render(self, parsed, outcomes: list[Outcome], out: BatchOutput) -> None:
+    @staticmethod
+    def _settle(view: Any, answers: list[str],
+                claims: dict[tuple[str, str], tuple[str, int]]) -> bool:
+        """Record the claims' answers; say whether any differs from what the computation
+        assumed (then the batch is computed again, knowing them)."""
+        changed = False
+        for (rid, kind, name, amount), ans in zip(view.wants, answers, strict=True):
+            if kind == "c":
+                claims[(rid, "c:" + name)] = (ans, 0)
+                changed |= ans != GRANTED
+            else:
+                claims[(rid, "b:" + name)] = (ans, amount if ans == GRANTED else 0)
+                changed |= ans != (GRANTED if kind == "b" else REFUSED)
+        return changed
+
+    def _render(self, parsed, outcomes: list[Outcome], out: BatchOutput,
+                parts: list[int] | None = None) -> None:
         dumps = orjson.dumps
-        for (m, r, _), o in zip(parsed, outcomes, strict=True):
+        fenced = out.fenced
+        for i, ((m, r, _), o) in enumerate(zip(parsed, outcomes, strict=True)):
+            if fenced and parts is not None and parts[i] in fenced:
+                continue  # another worker owns this partition now: it answers these
             out.outcomes.append(o)
             if o.status == REJECTED:
                 out.dlq.append((m.key, dead_letter(o.reject or {}, m, self.max_record_bytes)))
@@ -343,7 +404,7 @@ async def apply_profiles(
     if good:
         await store.put_profiles(good)
     if gone:
-        await erase_profiles(store.client, store.keys, gone)
+        await erase_profiles(store, gone)
     if metrics is not None:
         metrics.count_profiles("stored", len(good))
         metrics.count_profiles("erased", len(gone))
@@ -351,32 +412,64 @@ async def apply_profiles(
     return dlq
 
 
-async def fire_timers(store: RedisStore, program: Program, now_us: int, limit: int = 500,
-                      owns: Callable[[str], bool] | None = None,
+@dataclass
+class TimerRecords:
+    """Timer events to produce; once Kafka has them, `clear_timer_outbox` takes them out of
+    the outbox."""
+
+    records: list[tuple[bytes, bytes]] = field(default_factory=list)
+    written: dict[int, list[str]] = field(default_factory=dict)  # partition -> event ids
+
+
+async def fire_timers(store: RedisStore, program: Program, now_us: int,
+                      partitions: Iterable[int], limit: int = 500,
+                      fences: dict[int, str] | None = None,
                       metrics: BatchMetrics | None = None,
-                      ) -> list[tuple[bytes, bytes]]:
-    """Announce the point transitions due by `now_us` (activation, expiry warning, expiry) and
-    mark them announced, atomically; return the event records to produce. `owns` keeps a
-    worker to the customers of its own partitions. Raises `Conflict` when a receipt moved one
-    of the customers meanwhile (try again on the next tick)."""
-    due = await store.due_customers(now_us, limit)
-    if owns is not None:
-        due = [cid for cid in due if owns(cid)]
-    if not due:
-        return []
-    view = await store.load_customers(due)
-    records: list[tuple[bytes, bytes]] = []
-    for cid, st in view.customers.items():
-        try:
-            fired = [(cid.encode(), orjson.dumps(ev))
-                     for ev in timers.fire_due(st, program, now_us)]
-        except Exception as exc:  # this customer's timers only: the others go on
-            _timer_failed(cid, exc, metrics)
-            continue  # not touched: nothing of it is written, the next tick tries again
-        records.extend(fired)
-        view.touch(st)
-    await store.commit(view)
-    return records
+                      outbox: bool = True) -> TimerRecords:
+    """Announce the point transitions due by `now_us` (activation, expiry warning, expiry) in
+    the given partitions and mark them announced. With `outbox`, the events are written in the
+    same atomic call as the marks and stay there until Kafka has them (`clear_timer_outbox`):
+    events left by a crash or an outage are sent again first, with the same ids. Timer entries
+    of customers who are gone are removed. A partition whose fence refuses the write (another
+    worker owns it now) gives nothing. Raises `Conflict` when a receipt moved one of the
+    customers meanwhile (try again on the next tick)."""
+    out = TimerRecords()
+    for p in partitions:
+        token = (fences or {}).get(p, "")
+        if outbox:
+            left = await store.outbox(p)
+            if left:
+                out.records += [(orjson.loads(v)["customer_id"].encode(), v) for _, v in left]
+                out.written.setdefault(p, []).extend(eid for eid, _ in left)
+        due = await store.due_customers(p, now_us, limit)
+        if not due:
+            continue
+        view = await store.load_customers(p, due)
+        await store.drop_timers(p, [c for c in due if c not in view.customers])
+        fired: list[tuple[str, bytes]] = []
+        for cid, st in view.customers.items():
+            try:
+                evs = [(ev["event_id"], orjson.dumps(ev))
+                       for ev in timers.fire_due(st, program, now_us)]
+            except Exception as exc:  # this customer's timers only: the others go on
+                _timer_failed(cid, exc, metrics)
+                continue  # not touched: nothing of it is written, the next tick tries again
+            fired.extend(evs)
+            view.touch(st)
+        if outbox:
+            view.keep_timer_events(p, fired)
+        if p in await store.commit(view, {p: token} if token else None):
+            continue
+        out.records += [(orjson.loads(v)["customer_id"].encode(), v) for _, v in fired]
+        if outbox and fired:
+            out.written.setdefault(p, []).extend(eid for eid, _ in fired)
+    return out
+
+
+async def clear_timer_outbox(store: RedisStore, sent: TimerRecords) -> None:
+    """Kafka has these timer events: they leave the outbox."""
+    for p, ids in sent.written.items():
+        await store.clear_outbox(p, ids)
 
 
 _TIMER_FAILURES_LOGGED: set[str] = set()

@@ -30,10 +30,15 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine,
                access: RedisAccess) -> RunReport:
     import time
 
-    store = RedisStore(access.url, program, record_ttl=False, connection=access.client_kwargs())
+    store = RedisStore(access.url, program, record_ttl=False, connection=access.client_kwargs(),
+                       partitions=getattr(args, "partitions", 6),
+                       partitioner=getattr(args, "partitioner", "murmur2"),
+                       cluster=getattr(args, "redis_cluster", False))
     await store.ping()  # a refused login is one line now, not a minute of retries
+    await store.write_layout()
     # a command, not a worker: it gives up on a Redis that stays away for a minute
-    batcher = BatchProcessor(program, engine, store, replay_clock=True, max_retry_seconds=60)
+    batcher = BatchProcessor(program, engine, store, replay_clock=True, max_retry_seconds=60,
+                             partition_by_key=True)
     report = RunReport()
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -55,8 +60,9 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine,
                 report.count(o)
             # timers fire on the latest receipt time read (spec 6): the batch's own customers
             # after each receipt, everyone else caught up after the batch
-            fired = res.timer_events + await fire_timers(
-                store, program, batcher.replay_clock or 0, limit=1_000_000)
+            fired = res.timer_events + (await fire_timers(
+                store, program, batcher.replay_clock or 0, range(store.partitions),
+                limit=1_000_000, outbox=False)).records
             report.count_timer_events([orjson.loads(v) for _, v in fired])
             if events:
                 events.writelines(v + b"\n" for _, v in fired)

@@ -22,7 +22,6 @@ from typing import Any
 
 import faust
 import orjson
-import redis.exceptions as rexc
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -38,8 +37,10 @@ from streamproc.processing.batch import (
     BatchProcessor,
     InMessage,
     apply_profiles,
+    clear_timer_outbox,
     fire_timers,
 )
+from streamproc.state.redis.retry import is_transient, retrying
 from streamproc.state.redis.store import Conflict, RedisStore
 from streamproc.stream.producer import BatchProducer
 from streamproc.stream.receipts_loop import ReceiptsLoop
@@ -74,9 +75,14 @@ class Worker:
         access = redis_access(settings)
         self.store = RedisStore(access.url, program, prefix=settings.redis_prefix,
                                 output_ttl_s=settings.output_ttl_s,
-                                connection=access.client_kwargs())
+                                connection=access.client_kwargs(),
+                                partitions=settings.partitions,
+                                partitioner=settings.partitioner,
+                                cluster=settings.redis_cluster)
+        self.redis_ok = False  # readiness follows Redis: false while calls wait for it
         self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics,
-                                      max_record_bytes=settings.max_record_bytes)
+                                      max_record_bytes=settings.max_record_bytes,
+                                      fences=self._fences, on_wait=self._redis_waiting)
         self.producer: AIOKafkaProducer | None = None
         self.batch_producer: BatchProducer | None = None
         self.last_loop = time.monotonic()
@@ -148,6 +154,8 @@ class Worker:
             try:
                 await self.update_gauges()
             except Exception as exc:  # gauges are best effort, never fatal
+                if is_transient(exc):
+                    self.redis_ok = False
                 log.warning("gauge update failed: %s", exc)
 
         # faust's stub wants a positional-only sender its own receivers do not declare
@@ -173,12 +181,14 @@ class Worker:
         async def start_http() -> None:
             host, port = parse_addr(s.metrics_addr)
             await serve(make_app(self.metrics, self.is_ready, self.is_alive), host, port)
-            self.ready = await self.store.ping()
+            await self._redis(self.store.check_durability, s.redis_durability, what="start")
+            self.ready = self.redis_ok = await self._redis(self.store.ping, what="ping")
             self.metrics.set_up(True)
             if direct:
                 self.loop = ReceiptsLoop(
                     s.kafka, s.receipts_topic, s.group, s.batch_size, s.batch_wait_ms,
-                    self.apply_batch, self.forget_partitions, kafka_client_kwargs(s))
+                    self.apply_batch, self.forget_partitions, kafka_client_kwargs(s),
+                    on_assigned=self.take_partitions, before_commit=self.durable)
                 self.loop_task = asyncio.create_task(self._guarded(self.loop.run))
             log.info("streamproc worker %s: engine %s, metrics on %s, state in %s",
                      __version__, self.engine.name, s.metrics_addr, s.state_dir)
@@ -186,8 +196,43 @@ class Worker:
         return app
 
     def is_ready(self) -> bool:
-        """Redis answered and the receipts consumer has joined its group."""
-        return self.ready and (self.loop is None or self.loop.joined)
+        """Redis answers (no call is waiting for it) and the receipts consumer is in its
+        group and polled lately."""
+        if not (self.ready and self.redis_ok):
+            return False
+        return self.loop is None or (self.loop.joined
+                                     and time.monotonic() - self.loop.last_poll < 60)
+
+    def _redis_waiting(self, waiting: bool) -> None:
+        self.redis_ok = not waiting
+
+    def _fences(self) -> dict[int, str] | None:
+        return None if self.loop is None else self.loop.fences
+
+    async def _redis(self, fn: Any, *args: Any, what: str) -> Any:
+        """A Redis call under the one retry policy: wait for Redis, never exit on it."""
+        return await retrying(lambda: fn(*args), what, self.metrics,
+                              on_wait=self._redis_waiting)
+
+    async def take_partitions(self, parts: list[int], generation: int, member: str,
+                              n: int) -> dict[int, str]:
+        """On assignment: this member owns these partitions now (the fence), and the
+        partition count is recorded for lookups outside the stream."""
+        if n:
+            if n != self.s.partitions:
+                log.warning("the receipts topic has %d partitions, settings say %d: using %d",
+                            n, self.s.partitions, n)
+            self.store.set_partitions(n)
+            await self._redis(self.store.write_layout, what="layout")
+        token = await self._redis(self.store.take_partitions, parts, generation, member,
+                                  what="fence")
+        return {p: token for p in parts}
+
+    async def durable(self) -> None:
+        """Before offsets commit: Redis has the writes as durably as configured."""
+        s = self.s
+        await self._redis(self.store.durable, s.redis_durability, s.redis_wait_replicas,
+                          s.redis_wait_timeout_ms, what="durable")
 
     def is_alive(self) -> bool:
         """The timers came round lately, and so did the receipts loop (a batch that keeps
@@ -248,15 +293,21 @@ class Worker:
 
     async def handle_batch(self, msgs: list[InMessage]) -> None:
         """Apply a batch to Redis and produce its records; return once Kafka has them."""
-        await (await self.apply_batch(msgs))
+        await (await self.apply_batch(msgs))[0]
 
-    async def apply_batch(self, msgs: list[InMessage]) -> Awaitable[Any]:
+    async def apply_batch(self, msgs: list[InMessage]) -> tuple[Awaitable[Any], set[int]]:
         """Apply a batch to Redis and queue its records; the returned awaitable completes once
-        Kafka has them (and records the receipt-to-result latency then)."""
+        Kafka has them (and records the receipt-to-result latency then). Also the partitions
+        whose fence refused the write: their records are not sent, their offsets not
+        committed."""
         t0 = time.perf_counter()
         gap = t0 - self.last_batch_end
         out = await self.batcher.process(msgs)
         self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
+        if out.fenced:
+            self.metrics.count_fenced(len(out.fenced))
+            log.warning("partitions %s belong to another worker now: their writes were "
+                        "refused", sorted(out.fenced))
         self.count_outcomes(out)
         t1 = time.perf_counter()
         delivered = await self.send(out)
@@ -276,7 +327,7 @@ class Worker:
                   (time.perf_counter() - t1) * 1e3)
         self.last_batch_end = time.perf_counter()
         m.observe_batch(len(msgs), self.last_batch_end - t0)
-        return delivered
+        return delivered, out.fenced
 
     def count_outcomes(self, out: BatchOutput) -> None:
         """Add a batch to the counters: summed per label first (a labelled increment costs
@@ -286,8 +337,10 @@ class Worker:
         discount: Counter[str] = Counter()
         points: Counter[str] = Counter()
         events: Counter[str] = Counter()
+        redelivered = 0
         for o in out.outcomes:
             statuses[o.status] += 1
+            redelivered += o.redelivered
             if o.status == "rejected":
                 reasons[o.reject["reason"]] += 1  # type: ignore[index]
             elif o.status == "applied" and not o.redelivered:
@@ -301,6 +354,8 @@ class Worker:
                 for e in r.events:
                     events[e["type"]] += 1
         m = self.metrics
+        if redelivered:
+            m.count_redelivered(redelivered)
         for status, n in statuses.items():
             m.count_receipt(status, n)
         for reason, n in reasons.items():
@@ -313,43 +368,42 @@ class Worker:
     async def handle_customers(self, events: list[Any]) -> None:
         msgs = [InMessage(e.message.topic, e.message.partition, e.message.offset,
                           e.message.key, e.message.value) for e in events]
-        delay = 0.05
-        while True:  # Redis is waited for, without a limit: liveness decides
-            try:
-                dlq = await apply_profiles(self.store, msgs, self.metrics,
-                                           self.s.max_record_bytes)
-                break
-            except (rexc.RedisError, OSError) as exc:
-                self.metrics.count_redis_error("profiles")
-                log.warning("Redis error storing profiles (%s); retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        # Redis is waited for, without a limit: liveness decides
+        dlq = await self._redis(apply_profiles, self.store, msgs, self.metrics,
+                                self.s.max_record_bytes, what="profiles")
         if dlq:
             await self.produce_patiently(BatchOutput(dlq=dlq), "profile dead letters")
 
     async def fire_timers(self) -> None:
+        """Announce due timer events. Only the owner of a partition announces its customers'
+        points, between two of its own batches (the loop's lock), fenced like a batch. The
+        events are written to the partition's outbox with the marks and cleared once Kafka has
+        them, so a crash or an outage in between only sends them again (same ids). Redis
+        unavailable: skip this tick, the next one tries again."""
         now_us = time.time_ns() // 1000
         try:
             if self.loop is None:
-                records = await fire_timers(self.store, self.program, now_us,
-                                            metrics=self.metrics)
+                fired = await fire_timers(self.store, self.program, now_us,
+                                          range(self.store.partitions), metrics=self.metrics)
             else:
-                # only the owner of a customer's partition announces its points, between two
-                # of its own batches: no worker ever races another over a customer
                 async with self.loop.lock:
-                    owns = self.loop.owner_check()
-                    records = await fire_timers(self.store, self.program, now_us,
-                                                limit=5000, owns=owns, metrics=self.metrics)
+                    fired = await fire_timers(self.store, self.program, now_us,
+                                              self.loop.owned_partitions(), limit=5000,
+                                              fences=self.loop.fences, metrics=self.metrics)
         except Conflict:
             return  # a receipt moved one of the customers meanwhile: next tick
-        except (rexc.RedisError, OSError) as exc:  # the next tick tries again
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             self.metrics.count_redis_error("timers")
-            log.warning("Redis error firing timers (%s); next tick", exc)
+            self.redis_ok = False
+            log.warning("Redis unavailable for the timers (%s); next tick", exc)
             return
-        if records:
-            for etype, n in Counter(orjson.loads(v)["type"] for _, v in records).items():
+        if fired.records:
+            for etype, n in Counter(orjson.loads(v)["type"] for _, v in fired.records).items():
                 self.metrics.count_event(etype, n)
-            await self.produce_patiently(BatchOutput(events=records), "timer events")
+            await self.produce_patiently(BatchOutput(events=fired.records), "timer events")
+            await self._redis(clear_timer_outbox, self.store, fired, what="timers")
 
     def forget_partitions(self, revoked: set[Any]) -> None:
         for tp in revoked:  # another worker reports them now
@@ -374,6 +428,7 @@ class Worker:
             self.metrics.set_lag(tp.topic, tp.partition, lag)
             if committed is not None:
                 self.metrics.set_committed_offset(tp.topic, tp.partition, committed)
+        self.redis_ok = await self.store.ping()
         for cid, left in (await self.store.budgets_remaining()).items():
             self.metrics.set_budget_remaining(cid, left)
         self.metrics.set_points_liability(await self.store.liability())

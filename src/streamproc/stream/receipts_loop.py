@@ -19,7 +19,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
 from streamproc.processing.batch import InMessage
@@ -41,27 +40,46 @@ class _Listener(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("%s partitions assigned: %s", self.loop.topic,
                  sorted(tp.partition for tp in assigned))
+        coord = self.loop.consumer._coordinator  # the generation this assignment belongs to
+        gen, member = (coord.generation, coord.member_id) if coord is not None else (0, "")
+        n = len(self.loop.consumer.partitions_for_topic(self.loop.topic) or ())
+        # fence first: no batch of this generation runs before the partitions are ours
+        self.loop.fences = await self.loop.on_assigned(
+            sorted(tp.partition for tp in assigned), gen, member, n)
         self.loop.joined = True  # a member of the group now (even with no partition)
+
+
+async def _no_fences(parts: list[int], gen: int, member: str, n: int) -> dict[int, str]:
+    return {}
 
 
 class ReceiptsLoop:
     """Consume, hand each batch to `handle` (which applies it to Redis and sends its records,
-    returning their delivery), and commit offsets only once those records are in Kafka.
+    returning their delivery and the partitions whose fence refused the write), and commit
+    offsets only once those records are in Kafka (and `before_commit` returned: Redis has made
+    the writes durable). On assignment `on_assigned` takes the partitions' fences.
 
     Not waiting for Kafka's acknowledgement batch by batch keeps its round trip off the
     critical path; a crash before a commit only means a redelivery, which the Redis store
     answers from stored outputs (docs/state-model.md)."""
 
     def __init__(self, bootstrap: str, topic: str, group: str, batch_size: int,
-                 wait_ms: int, handle: Callable[[list[InMessage]], Awaitable[Awaitable[Any]]],
+                 wait_ms: int,
+                 handle: Callable[[list[InMessage]], Awaitable[tuple[Awaitable[Any], set[int]]]],
                  on_revoked: Callable[[set[TopicPartition]], None] = lambda _: None,
                  kafka_kwargs: dict[str, Any] | None = None,
-                 commit_interval_s: float = 1.0) -> None:
+                 commit_interval_s: float = 1.0,
+                 on_assigned: Callable[[list[int], int, str, int],
+                                       Awaitable[dict[int, str]]] = _no_fences,
+                 before_commit: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.topic = topic
         self.batch_size = batch_size
         self.wait_ms = wait_ms
         self.handle = handle
         self.on_revoked = on_revoked
+        self.on_assigned = on_assigned
+        self.before_commit = before_commit
+        self.fences: dict[int, str] = {}  # partition -> this member's fence token
         self.lock = asyncio.Lock()
         self.stopping = False
         self.joined = False  # readiness: the consumer has joined its group
@@ -109,9 +127,11 @@ class ReceiptsLoop:
             async with self.lock:
                 msgs = [InMessage(r.topic, r.partition, r.offset, r.key, r.value,
                                   r.timestamp) for recs in data.values() for r in recs]
-                self.pending.append(await self.handle(msgs))
+                delivered, fenced = await self.handle(msgs)
+                self.pending.append(delivered)
                 for tp, recs in data.items():
-                    self.offsets[tp] = recs[-1].offset + 1
+                    if tp.partition not in fenced:  # else the new owner answers them
+                        self.offsets[tp] = recs[-1].offset + 1
         if self.pending and (not data or len(self.pending) >= self.max_pending
                              or time.monotonic() - self.last_commit
                              >= self.commit_interval_s):
@@ -140,21 +160,16 @@ class ReceiptsLoop:
             await asyncio.gather(*self.pending)
             self.pending.clear()
         if self.offsets:
+            if self.before_commit is not None:
+                await self.before_commit()  # Redis has the writes (durably, if configured)
             await self.consumer.commit({tp: OffsetAndMetadata(off, "")
                                         for tp, off in self.offsets.items()})
             self.offsets.clear()
         self.last_commit = time.monotonic()
 
-    def owner_check(self) -> Callable[[str], bool]:
-        """Is a customer's partition (murmur2 of the key, as producers place it) ours?"""
-        parts = self.consumer.partitions_for_topic(self.topic) or set()
-        mine = {tp.partition for tp in self.assignment()}
-        n = len(parts)
-
-        def owns(customer_id: str) -> bool:
-            return n > 0 and (murmur2(customer_id.encode()) & 0x7FFFFFFF) % n in mine
-
-        return owns
+    def owned_partitions(self) -> list[int]:
+        """The receipts partitions this member owns (and holds fences for)."""
+        return sorted(tp.partition for tp in self.assignment())
 
     def assignment(self) -> set[TopicPartition]:
         return set(self.consumer.assignment())

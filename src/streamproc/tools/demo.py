@@ -274,7 +274,9 @@ async def build_summary(args: argparse.Namespace, stack: Stack, tr: Tracker, sta
           and sum(metrics.values()) == args.receipts)
     r = aredis.Redis.from_url(stack.redis.url)
     try:
-        liability = int(await r.get(Keys(PREFIX).liability) or 0)
+        n = int(await r.hget(Keys(PREFIX).layout, "partitions") or 6)
+        keys = [Keys(PREFIX).liability(p) for p in range(n)]
+        liability = sum(int(v or 0) for v in await r.mget(keys))
     finally:
         await r.aclose()
     engines = sorted({dict(lbl).get("engine", "?") for s in scrapes for (n, lbl) in s

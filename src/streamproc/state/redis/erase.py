@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from typing import cast
-
-import redis.asyncio as aredis
+from typing import Any, cast
 
 from streamproc.state.redis.keys import Keys
-from streamproc.state.redis.store import decode_state
+from streamproc.state.redis.store import RedisStore, decode_state
 
 LUA_ERASE = resources.files("streamproc.state.redis").joinpath("lua").joinpath(
     "erase_customer.lua").read_text()
@@ -44,27 +42,33 @@ class Erased:
         return f"customer {self.customer_id!r}: removed " + ", ".join(parts)
 
 
-async def erase_profiles(client: aredis.Redis, keys: Keys, customer_ids: list[str]) -> int:
-    """Delete these customers' profiles (tombstones); how many existed."""
+async def erase_profiles(store: RedisStore, customer_ids: list[str]) -> int:
+    """Delete these customers' profiles (tombstones), each under its partition; how many
+    existed."""
     if not customer_ids:
         return 0
-    return int(await client.delete(*[keys.profile(c) for c in customer_ids]))
+    k, place = store.keys, store.partition_of
+    pipe = store.client.pipeline(transaction=False)
+    for c in customer_ids:
+        pipe.delete(k.profile(place(c), c))
+    return sum(int(n) for n in await pipe.execute())
 
 
-async def erase_customer(client: aredis.Redis, keys: Keys, customer_id: str,
+async def erase_customer(client: Any, keys: Keys, customer_id: str, partition: int,
                          attempts: int = 20) -> Erased:
-    """Delete a customer's profile, state and timer entry atomically (retried if a worker
-    moved the state meanwhile)."""
+    """Delete a customer's profile, state and timer entry atomically, under the partition
+    its receipts go to (retried if a worker moved the state meanwhile)."""
     script = client.register_script(LUA_ERASE)
+    p = partition
     for _ in range(attempts):
         v, s = cast("list[bytes | None]",
-                    await client.hmget(keys.customer(customer_id), "v", "s"))
+                    await client.hmget(keys.customer(p, customer_id), "v", "s"))
         points = 0
         if s is not None:
             active, pending = decode_state(customer_id, s).balance()
             points = active + pending
-        res = await script(keys=[keys.customer(customer_id), keys.profile(customer_id),
-                                 keys.timers, keys.liability],
+        res = await script(keys=[keys.customer(p, customer_id), keys.profile(p, customer_id),
+                                 keys.timers(p), keys.liability(p)],
                            args=[v or b"", customer_id, str(points)])
         if int(res[0]) == 1:
             return Erased(customer_id, bool(res[1]), bool(res[2]), bool(res[3]),

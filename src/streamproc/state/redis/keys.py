@@ -1,14 +1,20 @@
-"""Redis key names. Every key carries a hash tag, so one customer's keys share a cluster slot.
+"""Redis key names. The Kafka partition is the unit of state: every per-customer key carries
+its receipts' partition as hash tag, so one batch of one partition is one atomic call on one
+cluster slot. Global claims (budgets, single-use codes) share the tag `{g}`.
 
-  {prefix}:c:{<customer>}        hash: v (version), s (state blob)
-  {prefix}:p:{<customer>}        profile blob
-  {prefix}:r:{<receipt>}         receipt record (duplicates, returns), kept for the window
-  {prefix}:o:{<receipt>}         a receipt's output, kept for redelivery after a crash
+  {prefix}:c:{P}:<customer>      hash: v (version), s (state blob)
+  {prefix}:p:{P}:<customer>      profile blob
+  {prefix}:r:{P}:<receipt>       receipt record (duplicates, returns), kept for the window
+  {prefix}:o:{P}:<receipt>       a receipt's output, kept for redelivery after a crash
+  {prefix}:t:{P}                 zset customer -> next timer due (microseconds)
+  {prefix}:x:{P}                 hash: timer events written, not yet acknowledged by Kafka
+  {prefix}:f:{P}                 the partition's owner (fence): "<generation> <member id>"
+  {prefix}:l:{P}                 the partition's outstanding points (liability)
   {prefix}:g:{g}:budget          hash campaign -> spent
   {prefix}:g:{g}:coupons         hash single-use code -> receipt id
   {prefix}:g:{g}:exhausted       set of campaigns whose budget ran out (event sent once)
-  {prefix}:g:{g}:timers          zset customer -> next timer due (microseconds)
-  {prefix}:g:{g}:liability       outstanding points (active + pending, net of debt)
+  {prefix}:g:{g}:k:<receipt>     hash: the receipt's claims (campaign or code -> answer), TTL
+  {prefix}:layout                hash: partitions, partitioner (for lookups outside the stream)
 """
 
 from __future__ import annotations
@@ -20,17 +26,32 @@ from dataclasses import dataclass
 class Keys:
     prefix: str = "sp"
 
-    def customer(self, cid: str) -> str:
-        return f"{self.prefix}:c:{{{cid}}}"
+    def customer(self, p: int, cid: str) -> str:
+        return f"{self.prefix}:c:{{{p}}}:{cid}"
 
-    def profile(self, cid: str) -> str:
-        return f"{self.prefix}:p:{{{cid}}}"
+    def profile(self, p: int, cid: str) -> str:
+        return f"{self.prefix}:p:{{{p}}}:{cid}"
 
-    def receipt(self, rid: str) -> str:
-        return f"{self.prefix}:r:{{{rid}}}"
+    def receipt(self, p: int, rid: str) -> str:
+        return f"{self.prefix}:r:{{{p}}}:{rid}"
 
-    def output(self, rid: str) -> str:
-        return f"{self.prefix}:o:{{{rid}}}"
+    def output(self, p: int, rid: str) -> str:
+        return f"{self.prefix}:o:{{{p}}}:{rid}"
+
+    def timers(self, p: int) -> str:
+        return f"{self.prefix}:t:{{{p}}}"
+
+    def outbox(self, p: int) -> str:
+        return f"{self.prefix}:x:{{{p}}}"
+
+    def fence(self, p: int) -> str:
+        return f"{self.prefix}:f:{{{p}}}"
+
+    def liability(self, p: int) -> str:
+        return f"{self.prefix}:l:{{{p}}}"
+
+    def claims(self, rid: str) -> str:
+        return f"{self.prefix}:g:{{g}}:k:{rid}"
 
     @property
     def budget(self) -> str:
@@ -45,9 +66,5 @@ class Keys:
         return f"{self.prefix}:g:{{g}}:exhausted"
 
     @property
-    def liability(self) -> str:
-        return f"{self.prefix}:g:{{g}}:liability"
-
-    @property
-    def timers(self) -> str:
-        return f"{self.prefix}:g:{{g}}:timers"
+    def layout(self) -> str:
+        return f"{self.prefix}:layout"

@@ -15,19 +15,28 @@ import redis
 
 from streamproc.domain.program import Program
 from streamproc.state.memory import MemoryState
+from streamproc.state.partitioning import Placement
 from streamproc.state.redis.keys import Keys
-from streamproc.state.redis.store import BatchView, _profile_from, decode_receipt
+from streamproc.state.redis.store import BatchView, _profile_from, decode_receipt, read_layout
 
 CHUNK = 1000
 
 
-def _ids(client: redis.Redis, pattern_key: str) -> Iterator[tuple[str, str]]:
-    """(key, id) of every key shaped like `pattern_key` (made with the id `*`)."""
-    pre, suf = pattern_key.split("*", 1)
-    for key in client.scan_iter(match=pattern_key, count=CHUNK):
+def _ids(client: redis.Redis, prefix: str, kind: str) -> Iterator[tuple[str, str]]:
+    """(key, id) of every key `<prefix>:<kind>:{<partition>}:<id>` (docs/state-model.md)."""
+    pre = f"{prefix}:{kind}:{{"
+    for key in client.scan_iter(match=pre + "*", count=CHUNK):
         k = key.decode()
-        if k.startswith(pre) and k.endswith(suf):
-            yield k, k[len(pre):len(k) - len(suf)]
+        end = k.find("}:", len(pre))
+        if end > 0 and k[len(pre):end].isdigit():
+            yield k, k[end + 2:]
+
+
+def _partition(client: redis.Redis, prefix: str, key: str) -> int:
+    """Where producers put this key, as the workers recorded the layout."""
+    layout = read_layout(client, prefix)
+    n, kind = layout if layout else (6, "murmur2")
+    return Placement(n, kind)(key)
 
 
 def _chunks(it: Iterator[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
@@ -48,18 +57,18 @@ def read_snapshot(url: str, program: Program, prefix: str = "sp",
     state = MemoryState()
     client = redis.Redis.from_url(url)
     try:
-        for chunk in _chunks(_ids(client, keys.customer("*"))):
+        for chunk in _chunks(_ids(client, prefix, "c")):
             pipe = client.pipeline(transaction=False)
             for key, _ in chunk:
                 pipe.hmget(key, "v", "s")
             view = BatchView(program)
             for (_, cid), (v, s) in zip(chunk, pipe.execute(), strict=True):
                 if s is not None:
-                    view.adopt(cid, v, s)
+                    view.adopt(0, cid, v, s)
             state.customers.update(view.customers)
             if on_customer is not None:
                 on_customer(len(chunk))
-        for chunk in _chunks(_ids(client, keys.profile("*"))):
+        for chunk in _chunks(_ids(client, prefix, "p")):
             pipe = client.pipeline(transaction=False)
             for key, _ in chunk:
                 pipe.get(key)
@@ -67,7 +76,7 @@ def read_snapshot(url: str, program: Program, prefix: str = "sp",
                 prof = _profile_from(raw, cid)
                 if prof is not None:
                     state.profiles[cid] = prof
-        for chunk in _chunks(_ids(client, keys.receipt("*"))):
+        for chunk in _chunks(_ids(client, prefix, "r")):
             pipe = client.pipeline(transaction=False)
             for key, _ in chunk:
                 pipe.get(key)
@@ -93,17 +102,20 @@ def read_for_receipt(url: str, program: Program, customer_id: str | None,
     state = MemoryState()
     client = redis.Redis.from_url(url)
     try:
+        p = _partition(client, prefix, customer_id or (receipt_ids[0] if receipt_ids else ""))
         if customer_id is not None:
-            v, s = client.hmget(keys.customer(customer_id), "v", "s")
+            v, s = cast("list[bytes | None]", client.hmget(keys.customer(p, customer_id),
+                                                           "v", "s"))
             if s is not None:
                 view = BatchView(program)
-                view.adopt(customer_id, v, s)
+                view.adopt(p, customer_id, v, s)
                 state.customers.update(view.customers)
-            prof = _profile_from(client.get(keys.profile(customer_id)), customer_id)
+            prof = _profile_from(cast("bytes | None", client.get(keys.profile(p, customer_id))),
+                                 customer_id)
             if prof is not None:
                 state.profiles[customer_id] = prof
         for rid in receipt_ids:
-            raw = client.get(keys.receipt(rid))
+            raw = cast("bytes | None", client.get(keys.receipt(p, rid)))
             if raw is not None:
                 state.receipts[rid] = decode_receipt(rid, raw)
         state.budgets = {k.decode(): int(v) for k, v in client.hgetall(keys.budget).items()}

@@ -1,13 +1,17 @@
-"""Redis as the state store: load what a batch needs in one round trip, compute in memory,
-write back with one atomic, idempotent Lua call (`lua/apply_batch.lua`).
+"""Redis as the state store, one Kafka partition per atomic call.
 
-`BatchView` implements the engine's `StateView` over prefetched data and records what
-changed; `RedisStore.commit` turns that into the guarded write. On a conflict (someone else
-moved the state) nothing is written and the caller recomputes the batch.
+A batch is loaded with one call per partition it spans (`lua/load_batch.lua`), computed in
+memory in Kafka order, its claims on shared budgets and single-use codes made in their own slot
+(`lua/claims.lua`), then written back with one atomic, fenced, idempotent call per partition
+(`lua/apply_batch.lua`). Works on a standalone Redis and on Redis Cluster alike: every call
+touches one slot. See docs/state-model.md.
+
+`BatchView` implements the engine's `StateView` over prefetched data and records what changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping
 from importlib import resources
@@ -23,11 +27,15 @@ from streamproc.engine import timers
 from streamproc.engine.model import CustomerState, ReceiptRecord
 from streamproc.engine.stateformat import state_codec
 from streamproc.engine.stateview import KeptOutput
+from streamproc.state.partitioning import Placement
 from streamproc.state.redis.keys import Keys
 
 LUA_DIR = resources.files("streamproc.state.redis").joinpath("lua")
 LUA_APPLY = LUA_DIR.joinpath("apply_batch.lua").read_text()
 LUA_LOAD = LUA_DIR.joinpath("load_batch.lua").read_text()
+LUA_CLAIMS = LUA_DIR.joinpath("claims.lua").read_text()
+
+GRANTED, REFUSED, FIRST_REFUSAL = "g", "r", "f"
 encode_state, decode_state = state_codec()  # a customer's blob: docs/state-model.md
 
 
@@ -55,11 +63,29 @@ def profile_blob(p: Profile) -> bytes:
                          "segments": sorted(p.segments)})
 
 
+def connect(url: str, cluster: bool = False,
+            connection: Mapping[str, Any] | None = None) -> Any:
+    """An asyncio client: standalone (or a Sentinel primary's URL), or Redis Cluster from any
+    node's URL (it follows MOVED/ASK and loads scripts per node). Credentials and TLS come as
+    parameters (config.RedisAccess), never inside the URL."""
+    if cluster:
+        from redis.asyncio.cluster import RedisCluster
+
+        return RedisCluster.from_url(url, **(connection or {}))
+    return aredis.Redis.from_url(url, **(connection or {}))
+
+
 class BatchView:
-    """A batch's slice of Redis state, held in memory while the batch is computed."""
+    """A batch's slice of Redis state, held in memory while the batch is computed.
+
+    Shared budgets and codes are answered from this batch's claims where the receipt has one
+    (`claims`, kept across recomputations), else optimistically from the snapshot read at load;
+    what the computation assumed is listed in `wants` for `RedisStore.claim`."""
 
     def __init__(self, program: Program) -> None:
         self.program = program
+        self.part: dict[str, int] = {}  # customer -> partition
+        self.rpart: dict[str, int] = {}  # receipt id -> partition
         self.customers: dict[str, CustomerState] = {}
         self.loaded_version: dict[str, int] = {}
         self.profiles: dict[str, Profile | None] = {}
@@ -67,18 +93,20 @@ class BatchView:
         self.receipt_raw: dict[str, bytes] = {}
         self.outputs: dict[str, bytes | None] = {}
         self.budgets: dict[str, int] = {}
-        self.budget_loaded: dict[str, int] = {}
         self.coupons: dict[str, str | None] = {}
-        self.new_coupons: dict[str, str] = {}
-        self.exhausted: set[str] = set()
-        self.new_exhausted: list[str] = []
+        self.claims: dict[tuple[str, str], tuple[str, int]] = {}
+        self.wants: list[tuple[str, str, str, int]] = []  # (receipt, kind, name, amount)
+        self.current: str = ""  # the receipt being computed
+        self.current_part: int = 0
         self.dirty_customers: set[str] = set()
         self.dirty_receipts: set[str] = set()
         self.new_outputs: dict[str, bytes] = {}
         self.loaded_points: dict[str, int] = {}
+        self.outbox: dict[int, list[tuple[str, bytes]]] = {}
 
-    def adopt(self, cid: str, version: bytes | None, blob: bytes | None) -> None:
+    def adopt(self, p: int, cid: str, version: bytes | None, blob: bytes | None) -> None:
         """Take a customer as read from Redis (absent: a new customer, version 0)."""
+        self.part[cid] = p
         if blob is None:
             self.loaded_version[cid] = 0
             return
@@ -88,12 +116,18 @@ class BatchView:
         self.loaded_version[cid] = st.version
         self.loaded_points[cid] = sum(st.balance())
 
+    def at(self, receipt_id: str, partition: int) -> None:
+        """The processor is about to compute this receipt (claims are the receipt's own)."""
+        self.current = receipt_id
+        self.current_part = partition
+
     # StateView ------------------------------------------------------------------
     def customer(self, customer_id: str) -> CustomerState:
         st = self.customers.get(customer_id)
         if st is None:
             st = self.customers[customer_id] = CustomerState(customer_id)
             self.loaded_version.setdefault(customer_id, 0)
+            self.part.setdefault(customer_id, self.current_part)
         return st
 
     def profile(self, customer_id: str) -> Profile | None:
@@ -104,27 +138,42 @@ class BatchView:
 
     def put_receipt(self, rec: ReceiptRecord) -> None:
         self.receipts[rec.receipt_id] = rec
+        self.rpart.setdefault(rec.receipt_id, self.current_part)
         self.dirty_receipts.add(rec.receipt_id)
 
     def budget_spent(self, campaign_id: str) -> int:
+        known = self.claims.get((self.current, "b:" + campaign_id))
+        if known is not None:  # the receipt's own answer: it fits, or nothing is left
+            return 0 if known[0] == GRANTED else self.program.campaign(campaign_id).budget or 0
         return self.budgets.get(campaign_id, 0)
 
     def add_budget_spent(self, campaign_id: str, amount: int) -> None:
+        if amount <= 0:
+            return
         self.budgets[campaign_id] = self.budgets.get(campaign_id, 0) + amount
+        self.wants.append((self.current, "b", campaign_id, amount))
 
     def coupon_used(self, code: str) -> bool:
-        return self.coupons.get(code) is not None
+        known = self.claims.get((self.current, "c:" + code))
+        if known is not None:
+            return known[0] != GRANTED
+        owner = self.coupons.get(code)
+        return owner is not None and owner != self.current
 
     def use_coupon(self, code: str, receipt_id: str) -> None:
         self.coupons[code] = receipt_id
-        self.new_coupons[code] = receipt_id
+        self.wants.append((receipt_id, "c", code, 0))
 
     def exhausted_noted(self, campaign_id: str) -> bool:
-        return campaign_id in self.exhausted
+        """Only the receipt whose claim was the campaign's first refusal emits the event."""
+        known = self.claims.get((self.current, "b:" + campaign_id))
+        if known is None:
+            self.wants.append((self.current, "x", campaign_id, 0))
+            return True
+        return known[0] != FIRST_REFUSAL
 
     def note_exhausted(self, campaign_id: str) -> None:
-        self.exhausted.add(campaign_id)
-        self.new_exhausted.append(campaign_id)
+        pass  # recorded by the claim
 
     def touch(self, st: CustomerState) -> None:
         self.dirty_customers.add(st.customer_id)
@@ -137,53 +186,91 @@ class BatchView:
     def keep_output(self, receipt_id: str, outcome: KeptOutput) -> None:
         self.new_outputs[receipt_id] = outcome.result_json()
 
+    # timers -------------------------------------------------------------------------
+    def keep_timer_events(self, p: int, records: list[tuple[str, bytes]]) -> None:
+        """Timer events to write with the marks (the outbox) until Kafka has them."""
+        self.outbox.setdefault(p, []).extend(records)
+
 
 class RedisStore:
-    """Loads and commits batches against one Redis (standalone or a Sentinel primary)."""
+    """Loads and commits batches, partition by partition, against Redis or Redis Cluster."""
 
     def __init__(self, url: str, program: Program, prefix: str = "sp",
-                 output_ttl_s: int = 86_400, record_ttl: bool = True,
-                 connection: Mapping[str, Any] | None = None) -> None:
+                 output_ttl_s: int = 86_400, record_ttl: bool = True, partitions: int = 6,
+                 partitioner: str = "murmur2", cluster: bool = False,
+                 client: Any = None, connection: Mapping[str, Any] | None = None) -> None:
         self.url = url
         self.program = program
         self.keys = Keys(prefix)
         self.output_ttl_ms = output_ttl_s * 1000
         # receipt records must outlive the return window (in wall time, with a margin)
         self.record_ttl_ms = (program.return_window_days + 7) * 86_400_000 if record_ttl else 0
-        # credentials and TLS as parameters (config.RedisAccess), never inside the URL
-        self.client = aredis.Redis.from_url(url, **(connection or {}))
+        self.placement = Placement(partitions, partitioner)
+        self.cluster = cluster
+        self.connection = dict(connection or {})
+        self.client = client if client is not None else connect(url, cluster, connection)
+        self._nodes: dict[tuple[str, int], Any] = {}  # cluster primaries, for WAIT
         self.apply_script = self.client.register_script(LUA_APPLY)
         self.load_script = self.client.register_script(LUA_LOAD)
+        self.claims_script = self.client.register_script(LUA_CLAIMS)
         self.budgeted = [c.id for c in program.campaigns if c.budget is not None]
         self.single_use = {code for c in program.campaigns if c.single_use
                            for code in c.coupon_codes}
 
+    @property
+    def partitions(self) -> int:
+        return self.placement.partitions
+
+    def set_partitions(self, n: int) -> None:
+        """The receipts topic's real partition count (known once the consumer has joined)."""
+        if n != self.placement.partitions:
+            self.placement = Placement(n, self.placement.kind)
+
+    def partition_of(self, key: str) -> int:
+        """Where producers put this key (customer id, or receipt id when anonymous)."""
+        return self.placement(key)
+
     async def close(self) -> None:
+        for c in self._nodes.values():
+            await c.aclose()
         await self.client.aclose()
 
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
+    async def write_layout(self) -> None:
+        """Record the partition count and partitioner, for lookups outside the stream."""
+        await self.client.hset(self.keys.layout, mapping={
+            "partitions": self.placement.partitions, "partitioner": self.placement.kind})
+
     # load -----------------------------------------------------------------------------
-    async def load(self, receipts: list[Receipt]) -> BatchView:
-        """Everything the batch's receipts can touch, in one call (`lua/load_batch.lua`)."""
+    async def load(self, items: list[tuple[int, Receipt]]) -> BatchView:
+        """Everything the batch's receipts can touch: one call per partition, one for the
+        shared budgets and codes, all at once."""
         view = BatchView(self.program)
+        by_part: dict[int, list[Receipt]] = {}
+        for p, r in items:
+            by_part.setdefault(p, []).append(r)
+        codes = list(dict.fromkeys(c for _, r in items for c in r.coupons
+                                   if c in self.single_use))
+        calls = [self._load_partition(view, p, rs) for p, rs in by_part.items()]
+        if self.budgeted or codes:
+            calls.append(self._load_globals(view, codes))
+        await asyncio.gather(*calls)
+        return view
+
+    async def _load_partition(self, view: BatchView, p: int, receipts: list[Receipt]) -> None:
         cids = list(dict.fromkeys(r.customer_id for r in receipts if r.customer_id))
         own = list(dict.fromkeys(r.receipt_id for r in receipts))
         rids = list(dict.fromkeys(
             own + [r.original_receipt_id for r in receipts if r.original_receipt_id]))
-        codes = list(dict.fromkeys(c for r in receipts for c in r.coupons
-                                   if c in self.single_use))
         k = self.keys
-        keys = [k.customer(c) for c in cids] + [k.profile(c) for c in cids] \
-            + [k.receipt(r) for r in rids] + [k.output(r) for r in own] \
-            + [k.budget, k.coupons, k.exhausted]
-        args: list[int | str] = [len(cids), len(rids), len(own), len(self.budgeted),
-                                 *self.budgeted, *codes]
-        res = await self.load_script(keys=keys, args=args)
+        keys = [k.customer(p, c) for c in cids] + [k.profile(p, c) for c in cids] \
+            + [k.receipt(p, r) for r in rids] + [k.output(p, r) for r in own]
+        res = await self.load_script(keys=keys, args=[len(cids), len(rids), len(own)])
         i = 0
         for cid in cids:
-            view.adopt(cid, *res[i])
+            view.adopt(p, cid, *res[i])
             i += 1
         for cid in cids:
             view.profiles[cid] = _profile_from(res[i], cid)
@@ -191,87 +278,233 @@ class RedisStore:
         for rid in rids:
             raw = res[i]
             i += 1
+            view.rpart[rid] = p
             view.receipt_raw[rid] = raw or b""
             view.receipts[rid] = None if raw is None else decode_receipt(rid, raw)
         for rid in own:
             view.outputs[rid] = res[i]
             i += 1
-        for cid, spent in zip(self.budgeted, res[i], strict=True):
-            view.budgets[cid] = int(spent or 0)
-            view.budget_loaded[cid] = int(spent or 0)
-        for code, rid in zip(codes, res[i + 1], strict=True):
-            view.coupons[code] = rid.decode() if rid is not None else None
-        view.exhausted = {m.decode() for m in res[i + 2]}
-        return view
+
+    async def _load_globals(self, view: BatchView, codes: list[str]) -> None:
+        k = self.keys
+        if self.budgeted:
+            spent = await self.client.hmget(k.budget, self.budgeted)
+            for cid, s in zip(self.budgeted, spent, strict=True):
+                view.budgets[cid] = int(s or 0)
+        if codes:
+            owners = await self.client.hmget(k.coupons, codes)
+            for code, rid in zip(codes, owners, strict=True):
+                view.coupons[code] = rid.decode() if rid is not None else None
+
+    def settle_claims(self, view: BatchView) -> None:
+        """Before a recomputation: this batch's own granted claims are in the budgets read;
+        take them out so the receipts that made them add them back in order."""
+        for (_, name), (ans, amount) in view.claims.items():
+            if name.startswith("b:") and ans == GRANTED:
+                cid = name[2:]
+                view.budgets[cid] = view.budgets.get(cid, 0) - amount
+
+    # claims ---------------------------------------------------------------------------
+    async def claim(self, wants: list[tuple[str, str, str, int]]) -> list[str]:
+        """Make the batch's claims, in order; one answer per claim (see `lua/claims.lua`)."""
+        k = self.keys
+        rids = list(dict.fromkeys(rid for rid, _, _, _ in wants))
+        idx = {rid: i + 1 for i, rid in enumerate(rids)}
+        rows = []
+        for rid, kind, name, amount in wants:
+            limit = self.program.campaign(name).budget if kind == "b" else 0
+            rows.append([str(idx[rid]), kind, name, str(amount), str(limit or 0), rid])
+        keys = [k.budget, k.coupons, k.exhausted] + [k.claims(r) for r in rids]
+        header = {"ttl": str(self.record_ttl_ms or self.output_ttl_ms), "c": rows}
+        res = await self.claims_script(keys=keys, args=[orjson.dumps(header)])
+        return [a.decode() if isinstance(a, bytes) else a for a in res]
 
     # commit ---------------------------------------------------------------------------
-    async def commit(self, view: BatchView) -> None:
-        """Write the batch's changes atomically; raise Conflict if anything moved."""
+    async def commit(self, view: BatchView, fences: dict[int, str] | None = None) -> set[int]:
+        """Write the batch's changes, one atomic call per partition. Returns the partitions
+        whose fence refused the write (another worker owns them now); raises `Conflict` if
+        state moved under a caller without a fence."""
+        parts: dict[int, dict[str, list[Any]]] = {}
+
+        def part(p: int) -> dict[str, list[Any]]:
+            d = parts.get(p)
+            if d is None:
+                d = parts[p] = {"c": [], "r": [], "o": []}
+            return d
+
+        for cid in view.dirty_customers:
+            part(view.part[cid])["c"].append(cid)
+        for rid in view.dirty_receipts:
+            part(view.rpart[rid])["r"].append(rid)
+        for rid in view.new_outputs:
+            part(view.rpart[rid])["o"].append(rid)
+        for p in view.outbox:
+            part(p)
+        results = await asyncio.gather(*[
+            self._commit_partition(view, p, d, (fences or {}).get(p, ""))
+            for p, d in parts.items()])
+        fenced = set()
+        for p, res in zip(parts, results, strict=True):
+            if int(res[0]) == 1:
+                continue
+            what = res[1].decode() if isinstance(res[1], bytes) else res[1]
+            if what == "fence":
+                fenced.add(p)
+                continue
+            raise Conflict(f"{what} changed: {res[2]!r}")
+        for cid in view.dirty_customers:
+            if view.part[cid] not in fenced:
+                view.loaded_version[cid] = view.customers[cid].version
+                view.loaded_points[cid] = sum(view.customers[cid].balance())
+        return fenced
+
+    async def _commit_partition(self, view: BatchView, p: int, d: dict[str, list[Any]],
+                                token: str) -> Any:
         k = self.keys
-        keys: list[str] = []
+        keys = [k.fence(p), k.timers(p), k.outbox(p), k.liability(p)]
         blobs: list[bytes] = []
         cv: list[list[str]] = []
         tm: list[list[str]] = []
         liability = 0
-        for cid in view.dirty_customers:
+        for cid in d["c"]:
             st = view.customers[cid]
             old = view.loaded_version.get(cid, 0)
             st.version = old + 1
-            keys.append(k.customer(cid))
+            keys.append(k.customer(p, cid))
             blobs.append(encode_state(st))
             cv.append([str(old), str(st.version)])
             due = timers.next_due(st, self.program)
             tm.append([cid, "" if due is None else str(due)])
             liability += sum(st.balance()) - view.loaded_points.get(cid, 0)
         rs: list[str] = []
-        for rid in view.dirty_receipts:
-            keys.append(k.receipt(rid))
+        for rid in d["r"]:
+            keys.append(k.receipt(p, rid))
             old_raw = view.receipt_raw.get(rid, b"")
             rs.append(hashlib.sha1(old_raw).hexdigest() if old_raw else "")
             blobs.append(orjson.dumps(view.receipts[rid].to_obj()))  # type: ignore[union-attr]
-        for rid, blob in view.new_outputs.items():
-            keys.append(k.output(rid))
-            blobs.append(blob)
-        keys += [k.budget, k.coupons, k.exhausted, k.timers, k.liability]
+        for rid in d["o"]:
+            keys.append(k.output(p, rid))
+            blobs.append(view.new_outputs[rid])
         header = {
-            "nc": str(len(view.dirty_customers)), "nr": str(len(view.dirty_receipts)),
-            "no": str(len(view.new_outputs)), "cv": cv, "rs": rs,
+            "tok": token, "nc": str(len(d["c"])), "nr": str(len(d["r"])),
+            "no": str(len(d["o"])), "cv": cv, "rs": rs,
             "rttl": str(self.record_ttl_ms), "ottl": str(self.output_ttl_ms),
-            "b": [[cid, str(view.budget_loaded.get(cid, 0)), str(spent)]
-                  for cid, spent in view.budgets.items()
-                  if spent != view.budget_loaded.get(cid, 0)],
-            "cp": [[code, rid] for code, rid in view.new_coupons.items()],
-            "ex": view.new_exhausted, "t": tm, "dl": str(liability),
+            "t": tm, "dl": str(liability),
+            "ob": [[eid, ev.decode()] for eid, ev in view.outbox.get(p, [])],
         }
-        res = await self.apply_script(keys=keys, args=[orjson.dumps(header), *blobs])
-        if int(res[0]) != 1:
-            raise Conflict(f"{res[1].decode()} changed: {res[2].decode()}")
-        for cid in view.dirty_customers:
-            view.loaded_version[cid] = view.customers[cid].version
-            view.loaded_points[cid] = sum(view.customers[cid].balance())
+        return await self.apply_script(keys=keys, args=[orjson.dumps(header), *blobs])
+
+    # fence ----------------------------------------------------------------------------
+    async def take_partitions(self, partitions: list[int], generation: int,
+                              member: str) -> str:
+        """Make this member the owner of the partitions (on assignment); return the token the
+        apply calls must carry. A newer generation always wins; an older one never does."""
+        token = f"{generation} {member}"
+        script = ("local cur = redis.call('GET', KEYS[1]) "
+                  "if cur then local g = tonumber(string.match(cur, '^(%d+) ')) "
+                  "if g and g > tonumber(ARGV[2]) then return 0 end end "
+                  "redis.call('SET', KEYS[1], ARGV[1]) return 1")
+        await asyncio.gather(*[self.client.eval(script, 1, self.keys.fence(p), token,
+                                                str(generation)) for p in partitions])
+        return token
+
+    # durability -------------------------------------------------------------------------
+    async def check_durability(self, mode: str) -> None:
+        """At start: refuse a durability mode the server cannot give."""
+        if mode not in ("none", "wait", "fsync"):
+            raise ValueError(f"redis durability must be none, wait or fsync, not {mode!r}")
+        if mode == "fsync":
+            for cfg in await self._each_primary(lambda n: self.client.config_get(
+                    "append*", **({"target_nodes": n} if n is not None else {}))):
+                if cfg.get("appendonly") != "yes" or cfg.get("appendfsync") != "always":
+                    raise ValueError("redis durability 'fsync' needs appendonly yes and "
+                                     f"appendfsync always; the server has {cfg}")
+
+    async def durable(self, mode: str, replicas: int = 1, timeout_ms: int = 1000) -> None:
+        """Before offsets commit: the batches written so far survive a Redis crash.
+
+        `wait`: WAIT until `replicas` replicas have them. WAIT covers the writes of its own
+        connection, so it follows a marker write on the same connection: replication is one
+        ordered stream per primary, so a replica that has the marker has every earlier write.
+        A timeout raises a transient error (the caller waits and asks again). `fsync`: every
+        reply already came after the fsync (appendfsync always). `none`: nothing."""
+        if mode != "wait":
+            return
+        markers = [f"{self.keys.prefix}:d:{{{p}}}" for p in range(self.partitions)]
+        markers.append(f"{self.keys.prefix}:g:{{g}}:d")
+        groups: dict[tuple[str, int] | None, list[str]] = {}
+        if not self.cluster:
+            groups[None] = markers[:1]
+        else:
+            for m in markers:
+                node = self.client.get_node_from_key(m)
+                groups.setdefault((node.host, node.port), [m])
+        await asyncio.gather(*[self._wait_on(addr, ms[0], replicas, timeout_ms)
+                               for addr, ms in groups.items()])
+
+    async def _wait_on(self, addr: tuple[str, int] | None, marker: str, replicas: int,
+                       timeout_ms: int) -> None:
+        client = self.client if addr is None else self._node_client(addr)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(marker)
+        pipe.execute_command("WAIT", replicas, timeout_ms)
+        _, got = await pipe.execute()
+        if int(got) < replicas:
+            raise redis.exceptions.TimeoutError(
+                f"WAIT: {got} of {replicas} replicas acknowledged in {timeout_ms} ms")
+
+    def _node_client(self, addr: tuple[str, int]) -> Any:
+        c = self._nodes.get(addr)
+        if c is None:
+            c = self._nodes[addr] = aredis.Redis(host=addr[0], port=addr[1], **self.connection)
+        return c
+
+    async def _each_primary(self, fn: Any) -> list[Any]:
+        if self.cluster:
+            return list(await asyncio.gather(*[fn(n) for n in self.client.get_primaries()]))
+        return [await fn(None)]
 
     # profiles, timers, reads ----------------------------------------------------------
     async def put_profiles(self, profiles: list[Profile]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for p in profiles:
-            pipe.set(self.keys.profile(p.customer_id), profile_blob(p))
+            pipe.set(self.keys.profile(self.partition_of(p.customer_id), p.customer_id),
+                     profile_blob(p))
         await pipe.execute()
 
-    async def due_customers(self, now_us: int, limit: int = 500) -> list[str]:
-        raw = await self.client.zrangebyscore(self.keys.timers, "-inf", now_us, 0, limit)
+    async def due_customers(self, p: int, now_us: int, limit: int = 500) -> list[str]:
+        raw = await self.client.zrangebyscore(self.keys.timers(p), "-inf", now_us, 0, limit)
         return [m.decode() for m in cast("list[bytes]", raw)]
 
-    async def load_customers(self, cids: list[str]) -> BatchView:
+    async def drop_timers(self, p: int, cids: list[str]) -> None:
+        """Orphans: timer entries whose customer is gone (erased) must not block the rest."""
+        if cids:
+            await self.client.zrem(self.keys.timers(p), *cids)
+
+    async def load_customers(self, p: int, cids: list[str]) -> BatchView:
         view = BatchView(self.program)
-        pipe = self.client.pipeline(transaction=False)
-        for cid in cids:
-            pipe.hmget(self.keys.customer(cid), "v", "s")
-        for cid, (v, s) in zip(cids, await pipe.execute(), strict=True):
-            view.adopt(cid, v, s)
+        view.current_part = p
+        k = self.keys
+        res = await self.load_script(keys=[k.customer(p, c) for c in cids]
+                                     + [k.profile(p, c) for c in cids], args=[len(cids), 0, 0])
+        for cid, (v, s) in zip(cids, res[:len(cids)], strict=True):
+            view.adopt(p, cid, v, s)
         return view
 
+    async def outbox(self, p: int) -> list[tuple[str, bytes]]:
+        """Timer events written but not yet known to be in Kafka."""
+        got = await self.client.hgetall(self.keys.outbox(p))
+        return sorted((k.decode(), v) for k, v in got.items())
+
+    async def clear_outbox(self, p: int, event_ids: list[str]) -> None:
+        if event_ids:
+            await self.client.hdel(self.keys.outbox(p), *event_ids)
+
     async def liability(self) -> int:
-        return int(await self.client.get(self.keys.liability) or 0)
+        k = self.keys
+        vals = await asyncio.gather(*[self.client.get(k.liability(p))
+                                      for p in range(self.partitions)])
+        return sum(int(v or 0) for v in vals)
 
     async def budgets_remaining(self) -> dict[str, int]:
         if not self.budgeted:
@@ -281,12 +514,32 @@ class RedisStore:
                 for cid, s in zip(self.budgeted, spent, strict=True)}
 
 
+def read_layout(client: Any, prefix: str) -> tuple[int, str] | None:
+    """The partition count and partitioner the workers recorded (`sp:layout`), if any."""
+    raw = cast("dict[bytes, bytes]", client.hgetall(Keys(prefix).layout))
+    if not raw:
+        return None
+    return int(raw[b"partitions"]), raw[b"partitioner"].decode()
+
+
 def read_customer(url: str, cid: str, prefix: str = "sp",
-                  connection: Mapping[str, Any] | None = None) -> CustomerState | None:
-    """A customer's state for `streamproc balance` (synchronous, one call)."""
-    client = redis.Redis.from_url(url, **(connection or {}))
+                  connection: Mapping[str, Any] | None = None, partitions: int | None = None,
+                  partitioner: str | None = None, cluster: bool = False
+                  ) -> CustomerState | None:
+    """A customer's state for `streamproc balance` (synchronous). The partition is found the
+    way producers place the key: the layout the workers recorded, unless given."""
+    if cluster:
+        from redis.cluster import RedisCluster
+
+        client: Any = RedisCluster.from_url(url, **(connection or {}))
+    else:
+        client = redis.Redis.from_url(url, **(connection or {}))
     try:
-        v, s = cast("list[bytes | None]", client.hmget(Keys(prefix).customer(cid), "v", "s"))
+        layout = read_layout(client, prefix)
+        n = partitions or (layout[0] if layout else 6)
+        kind = partitioner or (layout[1] if layout else "murmur2")
+        p = Placement(n, kind)(cid)
+        v, s = cast("list[bytes | None]", client.hmget(Keys(prefix).customer(p, cid), "v", "s"))
     finally:
         client.close()
     if s is None or v is None:
@@ -294,4 +547,3 @@ def read_customer(url: str, cid: str, prefix: str = "sp",
     st = decode_state(cid, s)
     st.version = int(v)
     return st
-
