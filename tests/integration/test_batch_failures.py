@@ -58,7 +58,8 @@ async def store(redis_url):
 
 async def test_a_failing_receipt_goes_to_the_dlq_and_changes_nothing(store, redis_url):
     program = store.program
-    bp = BatchProcessor(program, Exploding(make_engine(program), "BOOM"), store)
+    bp = BatchProcessor(program, Exploding(make_engine(program), "BOOM"), store,
+                        partition_by_key=True)
     out = await bp.process(_msgs([_sale("R1", "C1"), _sale("BOOM", "C1", 2, redeem=10),
                                   _sale("R2", "C1", 3), None, b"\xff\xfe"]))
     assert [o.status for o in out.outcomes] == ["applied", "rejected", "applied", "rejected",
@@ -70,14 +71,15 @@ async def test_a_failing_receipt_goes_to_the_dlq_and_changes_nothing(store, redi
     assert dlq[1]["detail"] == "message has no value (a tombstone)"
     st = read_customer(redis_url, "C1", prefix="bf")
     assert st is not None and st.sales == 2  # R1 and R2; nothing of BOOM
-    assert await store.client.exists("bf:r:{BOOM}") == 0
+    assert await store.client.exists(store.keys.receipt(store.partition_of("C1"), "BOOM")) == 0
     spent = int(await store.client.hget("bf:g:{g}:budget", "ten-off"))
     assert spent == 2 * 300  # two receipts' discounts, not three
 
 
 async def test_a_result_too_large_for_its_topic_is_a_dead_letter(store, redis_url):
     program = store.program
-    bp = BatchProcessor(program, make_engine(program), store, max_record_bytes=2000)
+    bp = BatchProcessor(program, make_engine(program), store, max_record_bytes=2000,
+                        partition_by_key=True)
     lines = [{"line_no": i, "sku": "s" * 200, "category": "food", "qty": 1, "unit_price": 10}
              for i in range(40)]
     big = orjson.dumps({"receipt_id": "BIG", "customer_id": "C2", "ts": "2026-05-01T12:00Z",
@@ -106,33 +108,38 @@ async def test_tombstones_erase_profiles_and_erase_removes_the_customer(store, r
     program = store.program
     await store.put_profiles([Profile("C5", None, frozenset({"pets"})),
                               Profile("C6", None, frozenset())])
-    bp = BatchProcessor(program, make_engine(program), store)
+    # receipts on the partition producers put their key on, as in a stream
+    bp = BatchProcessor(program, make_engine(program), store, partition_by_key=True)
     await bp.process(_msgs([_sale("R5", "C5")]))
+    place = store.partition_of
     tomb = [InMessage("customers", 0, 0, b"C6", None),  # type: ignore[arg-type]
             InMessage("customers", 0, 1, None, None),  # type: ignore[arg-type]
             InMessage("customers", 0, 2, b"C7", b'{"customer_id": "C7", "segments": []}'),
             InMessage("customers", 0, 3, b"C7", None)]  # type: ignore[arg-type]
     dlq = await apply_profiles(store, tomb)
     assert [orjson.loads(v)["reason"] for _, v in dlq] == ["schema"]  # the unkeyed tombstone
-    assert await store.client.exists("bf:p:{C6}", "bf:p:{C7}") == 0
-    assert await store.client.exists("bf:p:{C5}") == 1
-    liability = int(await store.client.get("bf:g:{g}:liability"))
+    assert await store.client.exists(f"bf:p:{{{place('C6')}}}:C6",
+                                     f"bf:p:{{{place('C7')}}}:C7") == 0
+    assert await store.client.exists(f"bf:p:{{{place('C5')}}}:C5") == 1
+    liability = await store.liability()
     points = sum(read_customer(redis_url, "C5", prefix="bf").balance())
     assert points > 0
-    erased = await erase_customer(store.client, store.keys, "C5")
+    erased = await erase_customer(store.client, store.keys, "C5", place("C5"))
     assert (erased.profile, erased.state, erased.points) == (True, True, points)
     assert "profile" in erased.describe() and "loyalty state" in erased.describe()
     assert read_customer(redis_url, "C5", prefix="bf") is None
-    assert int(await store.client.get("bf:g:{g}:liability")) == liability - points
-    assert await store.client.zscore("bf:g:{g}:timers", "C5") is None
-    again = await erase_customer(store.client, store.keys, "C5")
+    assert await store.liability() == liability - points
+    assert await store.client.zscore(store.keys.timers(place("C5")), "C5") is None
+    again = await erase_customer(store.client, store.keys, "C5", place("C5"))
     assert not (again.profile or again.state) and "nothing" in again.describe()
 
 
 def test_erase_command_says_what_it_removed(redis_url, redis_client, capsys):
     from streamproc.cli import main
+    from streamproc.state.partitioning import Placement
 
-    redis_client.set("cli:p:{C9}", b'{"birthday": null, "segments": []}')
+    # where a worker with the default layout (6 partitions, murmur2) keeps C9's profile
+    redis_client.set(f"cli:p:{{{Placement(6)('C9')}}}:C9", b'{"birthday": null, "segments": []}')
     assert main(["erase", "C9", "--redis", redis_url, "--prefix", "cli"]) == 0
     assert capsys.readouterr().out.strip() == "customer 'C9': removed profile"
     assert main(["erase", "C9", "--redis", redis_url, "--prefix", "cli"]) == 0

@@ -47,7 +47,8 @@ async def _apply(url: str, prefix: str, raws: list[bytes]) -> None:
     """Put state in Redis the way the worker does: the batch pipeline, committed."""
     program = load_program(PROGRAM)
     store = RedisStore(url, program, prefix=prefix)
-    bp = BatchProcessor(program, make_engine(program), store)
+    # each receipt on the partition producers put its key on, as in a stream
+    bp = BatchProcessor(program, make_engine(program), store, partition_by_key=True)
     try:
         for i in range(0, len(raws), 100):
             await bp.process([InMessage("receipts", 0, i + j, None, r)

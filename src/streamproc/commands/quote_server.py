@@ -98,7 +98,13 @@ async def _serve(s, q, program, engine, auth, host: str, port: int) -> int:
     log = logging.getLogger("streamproc.quote")
     access = redis_access(s)  # the password a parameter, never in the URL
     store = RedisStore(access.url, program, prefix=s.redis_prefix, output_ttl_s=s.output_ttl_s,
-                       connection=access.client_kwargs())
+                       connection=access.client_kwargs(), partitions=s.partitions,
+                       partitioner=s.partitioner, cluster=s.redis_cluster)
+    try:  # the partition count the workers recorded, if any (else the settings')
+        await store.adopt_layout()
+    except Exception as exc:  # Redis down at start: quotes answer 503 until it is back
+        log.warning("could not read the state layout from Redis (%s): placing keys by "
+                    "STREAMPROC_PARTITIONS/STREAMPROC_PARTITIONER", exc)
     service = QuoteService(program, engine, store, timeout_s=q.quote_timeout_ms / 1000)
     metrics = QuoteMetrics()
     metrics.info.info({"version": __version__, "engine": engine.name})

@@ -15,7 +15,8 @@ import redis.exceptions as rexc
 
 from streamproc.domain.program import Program
 from streamproc.engine.processor import REJECTED, SaleEngine
-from streamproc.processing.batch import TRANSIENT_REDIS, BatchProcessor, InMessage
+from streamproc.processing.batch import BatchProcessor, InMessage
+from streamproc.state.redis.retry import TRANSIENT_TYPES as TRANSIENT_REDIS
 from streamproc.state.redis.store import RedisStore
 
 QUOTE_TOPIC = "quote"  # a quote's origin never equals a stream message's: no redelivery path

@@ -19,7 +19,7 @@ import redis.exceptions as rexc
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, rexc.TryAgainError,
     rexc.ReadOnlyError, rexc.OutOfMemoryError, rexc.ClusterDownError, rexc.MasterDownError,
     OSError)
@@ -28,7 +28,7 @@ _TRANSIENT_PREFIXES = ("READONLY", "OOM", "LOADING", "TRYAGAIN", "MASTERDOWN", "
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, _TRANSIENT_TYPES):
+    if isinstance(exc, TRANSIENT_TYPES):
         return True
     if isinstance(exc, rexc.ResponseError):
         # redis-py wraps an error raised inside a script as ResponseError with the text

@@ -243,6 +243,12 @@ class RedisStore:
         await self.client.hset(self.keys.layout, mapping={
             "partitions": self.placement.partitions, "partitioner": self.placement.kind})
 
+    async def adopt_layout(self) -> None:
+        """Place keys as the workers recorded (`sp:layout`), for callers outside the stream."""
+        raw = await self.client.hgetall(self.keys.layout)
+        if raw:
+            self.placement = Placement(int(raw[b"partitions"]), raw[b"partitioner"].decode())
+
     # load -----------------------------------------------------------------------------
     async def load(self, items: list[tuple[int, Receipt]]) -> BatchView:
         """Everything the batch's receipts can touch: one call per partition, one for the
