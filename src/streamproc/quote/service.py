@@ -8,6 +8,7 @@ afterwards. Nothing is written to Redis; the apply script is never called.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import orjson
@@ -45,6 +46,10 @@ class QuoteService:
 
     async def quote(self, raw: bytes) -> Answer:
         msg = InMessage(QUOTE_TOPIC, -1, -1, None, raw)
+        if not self.store.layout_known:  # place keys as the workers recorded, once known
+            with contextlib.suppress(Exception):  # Redis down: the quote itself says so
+                async with asyncio.timeout(self.timeout_s):
+                    await self.store.adopt_layout()
         try:
             async with asyncio.timeout(self.timeout_s):
                 out = await self.batch.preview([msg])

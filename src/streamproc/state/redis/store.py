@@ -206,6 +206,7 @@ class RedisStore:
         # receipt records must outlive the return window (in wall time, with a margin)
         self.record_ttl_ms = (program.return_window_days + 7) * 86_400_000 if record_ttl else 0
         self.placement = Placement(partitions, partitioner)
+        self.layout_known = False  # adopted from `sp:layout` (callers outside the stream)
         self.cluster = cluster
         self.connection = dict(connection or {})
         self.client = client if client is not None else connect(url, cluster, connection)
@@ -248,6 +249,7 @@ class RedisStore:
         raw = await self.client.hgetall(self.keys.layout)
         if raw:
             self.placement = Placement(int(raw[b"partitions"]), raw[b"partitioner"].decode())
+            self.layout_known = True
 
     # load -----------------------------------------------------------------------------
     async def load(self, items: list[tuple[int, Receipt]]) -> BatchView:
