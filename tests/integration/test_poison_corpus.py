@@ -27,6 +27,7 @@ from e2e_support import WorkerProcess, produce, read_until, replay_oracle, worke
 from streamproc.domain.program import load_program
 from streamproc.engine.model import Bucket, CustomerState
 from streamproc.engine.stateformat import state_codec
+from streamproc.state.partitioning import Placement
 from streamproc.state.redis.store import read_customer
 from streamproc.tools.devstack import create_topics
 from streamproc.tools.loadgen import LoadgenConfig, customer_messages, generate_messages
@@ -106,8 +107,9 @@ def _seed_old_customer(client: redis.Redis, prefix: str) -> None:
     st = CustomerState(OLD_CUSTOMER, clock_us=act, next_bucket=2,
                        buckets=[Bucket(1, "OLD-R", "base", 0, 700, act, 10**18)])
     st.version = 1
-    client.hset(f"{prefix}:c:{{{OLD_CUSTOMER}}}", mapping={"v": 1, "s": encode(st)})
-    client.zadd(f"{prefix}:g:{{g}}:timers", {OLD_CUSTOMER: act})
+    p = Placement(6)(OLD_CUSTOMER)  # its partition, as producers place its key
+    client.hset(f"{prefix}:c:{{{p}}}:{OLD_CUSTOMER}", mapping={"v": 1, "s": encode(st)})
+    client.zadd(f"{prefix}:t:{{{p}}}", {OLD_CUSTOMER: act})
 
 
 def _metrics(port: int) -> dict[str, float]:
@@ -161,7 +163,8 @@ def test_poison_corpus(tmp_path, kafka_bootstrap, redis_url):
 
     try:
         deadline = time.monotonic() + 90
-        while client.exists(f"{prefix}:p:{{{ERASED}}}") == 0 or \
+        erased_key = f"{prefix}:p:{{{Placement(6)(ERASED)}}}:{ERASED}"
+        while client.exists(erased_key) == 0 or \
                 sum(1 for _ in client.scan_iter(f"{prefix}:p:*", count=1000)) < len(profiles):
             assert problem() is None, problem()
             assert time.monotonic() < deadline, "profiles did not arrive"
@@ -184,7 +187,7 @@ def test_poison_corpus(tmp_path, kafka_bootstrap, redis_url):
             lambda recs: any(orjson.loads(x.value)["customer_id"] == OLD_CUSTOMER
                              for x in recs), timeout=60, alive=problem))
         deadline = time.monotonic() + 30
-        while client.exists(f"{prefix}:p:{{{ERASED}}}"):
+        while client.exists(erased_key):
             assert problem() is None and time.monotonic() < deadline, "tombstone not applied"
             time.sleep(0.2)
         metrics = [_metrics(w.metrics_port) for w in workers]
