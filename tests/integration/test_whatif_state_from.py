@@ -27,7 +27,8 @@ def dump_all(client: redis.Redis) -> dict[bytes, tuple[bytes, int]]:
     return out
 
 
-def test_state_from_redis_is_read_only_and_equals_warmup(tmp_path, redis_url, redis_client):
+def test_state_from_redis_is_read_only_and_equals_warmup(tmp_path, redis_url, redis_client,
+                                                         capsys):
     cfg = LoadgenConfig(seed=21, receipts=3000, customers=300, days=30)
     lines = [v for _, v in generate_messages(cfg)]
     early, late = tmp_path / "early.jsonl", tmp_path / "late.jsonl"
@@ -56,6 +57,26 @@ def test_state_from_redis_is_read_only_and_equals_warmup(tmp_path, redis_url, re
     changed = [k for k in before if before[k] != after[k]]
     assert changed == []
     # and Redis counted no change to its data at all
+    assert redis_client.info("persistence")["rdb_changes_since_last_save"] == dirty_before
+
+    # explain reads one customer from the same store, read-only too
+    def parsed(v: bytes) -> dict:
+        try:
+            o = orjson.loads(v)
+        except orjson.JSONDecodeError:
+            return {}
+        return o if isinstance(o, dict) else {}
+
+    known = {parsed(v).get("customer_id") for v in lines[:1500]} - {None}
+    raw = next(v for v in lines[1500:] if parsed(v).get("kind", "sale") == "sale"
+               and parsed(v).get("customer_id") in known and "lines" in parsed(v))
+    capsys.readouterr()
+    assert main(["explain", "--program", str(RETAIL), "--receipt", raw.decode(),
+                 "--state-from", redis_url, "--json"]) == 0
+    explained = orjson.loads(capsys.readouterr().out)
+    welcome = next(c for c in explained["campaigns"] if c["campaign_id"] == "welcome-bonus")
+    assert welcome["reason"].startswith("audience: first purchase only")  # not a new customer
+    assert dump_all(redis_client) == before
     assert redis_client.info("persistence")["rdb_changes_since_last_save"] == dirty_before
 
     assert main([*common, "--warmup", str(early), "--customers", str(cus),

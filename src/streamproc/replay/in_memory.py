@@ -127,9 +127,11 @@ class Replay:
         return self.report
 
     def step(self, no: int, raw: bytes, source: str = "", sinks: Sinks | None = None,
-             receipt: Receipt | None = None) -> tuple[Outcome, list[dict[str, Any]]]:
+             receipt: Receipt | None = None, count: bool = True
+             ) -> tuple[Outcome, list[dict[str, Any]]]:
         """One message (already decoded when `receipt` is given: `whatif` decodes once for
-        two programs); returns its outcome and the timer events it let fire."""
+        two programs, and counts in its own tally); returns its outcome and the timer events
+        it let fire."""
         try:
             if receipt is None:
                 o = self.processor.process_raw(raw, self.state, origin=f"{source}:{no}")
@@ -138,7 +140,8 @@ class Replay:
         except Exception as exc:  # a bad line is a reject, never a traceback
             log.error("line %s:%s failed; written to the rejects", source, no, exc_info=exc)
             o = self.processor.rejected(internal_reject(exc, "compute"), raw)
-        self.report.count(o)
+        if count:
+            self.report.count(o)
         fired: list[dict[str, Any]] = []
         if o.receipt is not None:
             ts = o.receipt.ts_us
@@ -146,7 +149,8 @@ class Replay:
             if o.receipt.customer_id is not None and o.status != REJECTED:
                 self.timers.reschedule(o.receipt.customer_id)
             fired = self.timers.fire(self.clock_us)
-            self.report.count_timer_events(fired)
+            if count:
+                self.report.count_timer_events(fired)
         if sinks is not None:
             sinks.write(o, {"file": source, "line": no}, fired)
         if no % 50_000 == 0 and self.clock_us is not None:

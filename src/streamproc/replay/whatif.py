@@ -76,7 +76,7 @@ class WhatIf:
         except (Reject, Exception):
             receipt = None  # each side rejects it the same way, through its own processor
         for rep, tally in ((self.base, self.base_tally), (self.cand, self.cand_tally)):
-            o, fired = rep.step(no, raw, source, None, receipt)
+            o, fired = rep.step(no, raw, source, None, receipt, count=False)
             tally.add(o, fired)
         self.messages += 1
         if no % 50_000 == 0:
