@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"check: --at {args.at!r} is not a date or timestamp", file=sys.stderr)
         return 2
     console = Console(width=max(Console().width, 160))
-    console.print(f"[bold]{prog.id}[/] ({path}) timezone {prog.timezone}: OK")
+    console.print(f"[bold]{prog.id}[/] ({path}) version {prog.version}, timezone "
+                  f"{prog.timezone}: OK")
     for line in program_text(prog):
         console.print(f"  {line}")
     table = Table(title=f"{len(prog.campaigns)} campaigns, in calculation order "

@@ -29,7 +29,8 @@ def print_summary(report, engine_name: str, args: argparse.Namespace, console) -
     t.add_row("timer events", f"{report.timer_events:,}")
     t.add_row("time", f"{report.seconds:.2f} s ({rate:,.0f} receipts/s)")
     console.print(t)
-    top = Table(title="cost per campaign (top 15)")
+    top = Table(title="cost per campaign (top 15), gross of returns; the totals above are "
+                "net (net per campaign: streamproc whatif, docs/whatif.md)")
     top.add_column("campaign")
     top.add_column("discount", justify="right")
     top.add_column("points", justify="right")

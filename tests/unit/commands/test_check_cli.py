@@ -31,6 +31,9 @@ def test_both_forms_show_business_terms(form, capsys, monkeypatch):
                  "gold from 50,000.00 at 7 %", "pay up to 30 % of a basket"):
         assert text in out, text
     assert "0 errors" in out
+    from streamproc.domain.program import load_program
+
+    assert f"version {load_program(RETAIL).version}" in out
 
 
 def test_warnings_do_not_fail(tmp_path, capsys, monkeypatch):
