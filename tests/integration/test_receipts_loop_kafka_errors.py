@@ -46,7 +46,7 @@ def test_a_failed_delivery_rereads_from_the_committed_offsets(kafka_bootstrap):
                 fut.set_exception(KafkaTimeoutError("delivery timed out"))
             else:
                 fut.set_result(None)
-            return fut
+            return fut, set()  # (delivery, partitions whose fence refused the write)
 
         loop = ReceiptsLoop(kafka_bootstrap, topic, group, batch_size=50, wait_ms=100,
                             handle=handle, commit_interval_s=0.0)
