@@ -71,10 +71,12 @@ def _populate(url: str, history: int, lines: int) -> list[bytes]:
 
     async def apply() -> None:
         store = RedisStore(url, program, prefix=PREFIX)
-        bp = BatchProcessor(program, make_engine(program), store)
+        # each receipt on the partition producers put its key on, as in a stream
+        bp = BatchProcessor(program, make_engine(program), store, partition_by_key=True)
         try:
             profiles = [InMessage("customers", 0, i, k, v)
                         for i, (k, v) in enumerate(customer_messages(cfg))]
+            await store.write_layout()  # as the workers record it, for lookups by key
             await apply_profiles(store, profiles)
             with Progress(console=console, transient=True) as bar:
                 task = bar.add_task("history into Redis", total=history)
