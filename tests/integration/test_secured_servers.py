@@ -69,12 +69,14 @@ def _secrets(kafka: KafkaBroker, rds: RedisServer) -> list[str]:
 
 
 def _key(raw: bytes) -> bytes | None:
-    """The customer id as producers key a receipt (none for a malformed one)."""
+    """The key a till gives a receipt: its customer id, its receipt id when anonymous (none
+    for a malformed one)."""
     try:
-        cid = orjson.loads(raw).get("customer_id")
+        o = orjson.loads(raw)
+        key = o.get("customer_id") or o.get("receipt_id")
     except (orjson.JSONDecodeError, AttributeError):
         return None
-    return cid.encode() if isinstance(cid, str) else None
+    return key.encode() if isinstance(key, str) else None
 
 
 def _cmdline(pid: int) -> str:
