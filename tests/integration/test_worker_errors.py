@@ -110,8 +110,9 @@ def test_poison_messages_and_metrics(tmp_path, kafka_bootstrap, redis_url):
         assert m['streamproc_dlq_total{reason="schema"}'] == 2
         base = sum(a["amount"] for r in res for a in r.get("applied", ())
                    if a["campaign_id"] == "base" and r["status"] == "applied")
-        assert base > 0 and m['streamproc_points_total{campaign="base"}'] == base
-        assert m['streamproc_points_reversed_total{campaign="returns"}'] == -ret["accrued"]
+        assert base > 0 and m['streamproc_points_minor_units_total{campaign="base"}'] == base
+        reversed_ = m['streamproc_points_reversed_minor_units_total{campaign="returns"}']
+        assert reversed_ == -ret["accrued"]
         assert any(k.startswith("streamproc_worker_info") and 'engine="compiled"' in k
                    for k in m)
         ready = urllib.request.urlopen(f"http://127.0.0.1:{w.metrics_port}/readyz", timeout=5)

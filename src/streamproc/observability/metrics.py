@@ -14,12 +14,28 @@ Returns make campaign cost go down, and counters cannot: reversals are counted a
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from streamproc.domain.result import AppliedResult, ReceiptResult
+
+# No `<name>_created` series beside every counter and histogram: they double the series count
+# and no query here uses them (prometheus_client's switch is process-wide).
+disable_created_metrics()
 
 PREFIX = "streamproc_"
 
@@ -74,19 +90,58 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "streamproc_kafka_errors_total",
         "streamproc_consumer_lag",
         "streamproc_committed_offset",
-        "streamproc_discount_total",
-        "streamproc_discount_reversed_total",
-        "streamproc_points_total",
-        "streamproc_points_reversed_total",
-        "streamproc_campaign_budget_remaining",
-        "streamproc_points_liability",
+        "streamproc_discount_minor_units_total",
+        "streamproc_discount_reversed_minor_units_total",
+        "streamproc_points_minor_units_total",
+        "streamproc_points_reversed_minor_units_total",
+        "streamproc_campaign_budget_remaining_minor_units",
+        "streamproc_points_liability_minor_units",
         "streamproc_events_total",
         "streamproc_worker_info",
+        "streamproc_cluster_reporter",
         "streamproc_up",
         "streamproc_last_batch_timestamp_seconds",
         "streamproc_claim_conflicts_total",
         "streamproc_fenced_writes_total",
         "streamproc_redelivered_total",
+    }
+)
+
+
+class _WhileReporting(Collector):
+    """The cluster-wide gauges, collected only while their bundle is the reporter."""
+
+    def __init__(self, metrics: LoyaltyMetrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> Iterable[Metric]:
+        return self.metrics.cluster_registry.collect()
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metrics.cluster_registry.collect() if self.metrics.cluster_reporter else []
+
+
+def register_process_collectors(registry: CollectorRegistry) -> None:
+    """Memory, CPU, open files (process_*), garbage collections (python_gc_*) and the
+    interpreter's version, as the default registry would have them."""
+    ProcessCollector(registry=registry)
+    GCCollector(registry=registry)
+    PlatformCollector(registry=registry)
+
+
+# What `register_process_collectors` adds (base names as in the exposition format).
+PROCESS_METRIC_NAMES: frozenset[str] = frozenset(
+    {
+        "process_virtual_memory_bytes",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_max_fds",
+        "python_gc_objects_collected_total",
+        "python_gc_objects_uncollectable_total",
+        "python_gc_collections_total",
+        "python_info",
     }
 )
 
@@ -113,6 +168,8 @@ class LoyaltyMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
+        if registry is None:  # a registry of our own: the process's figures belong in it
+            register_process_collectors(r)
 
         self.receipts = Counter(
             "streamproc_receipts", "Receipts processed, by outcome.", ["status"], registry=r
@@ -180,34 +237,45 @@ class LoyaltyMetrics:
             ["topic", "partition"], registry=r,
         )  # fmt: skip
         self.discount = Counter(
-            "streamproc_discount", "Discount granted, in minor currency units, by campaign.",
-            ["campaign"], registry=r,
+            "streamproc_discount_minor_units",
+            "Discount granted, in minor currency units, by campaign.", ["campaign"], registry=r,
         )  # fmt: skip
         self.discount_reversed = Counter(
-            "streamproc_discount_reversed",
+            "streamproc_discount_reversed_minor_units",
             "Discount reversed by returns, in minor currency units, by campaign.",
             ["campaign"], registry=r,
         )  # fmt: skip
         self.points = Counter(
-            "streamproc_points",
+            "streamproc_points_minor_units",
             "Points granted, in minor units, by campaign (base points as campaign=\"base\").",
             ["campaign"], registry=r,
         )  # fmt: skip
         self.points_reversed = Counter(
-            "streamproc_points_reversed",
+            "streamproc_points_reversed_minor_units",
             "Points clawed back by returns, in minor units, by campaign.",
             ["campaign"], registry=r,
         )  # fmt: skip
+        # Cluster-wide figures (the same Redis for every worker): in a registry of their own,
+        # served only while this worker is the reporter, so a sum over workers counts them once.
+        self.cluster_registry = CollectorRegistry(auto_describe=True)
+        self.cluster_reporter = True  # a lone process reports; the worker elects (see below)
         self.budget_remaining = Gauge(
-            "streamproc_campaign_budget_remaining",
-            "Budget left for a budgeted campaign, in minor units.",
-            ["campaign"], registry=r,
+            "streamproc_campaign_budget_remaining_minor_units",
+            "Budget left for a budgeted campaign, in minor units (cluster-wide; exported by "
+            "one worker).", ["campaign"], registry=self.cluster_registry,
         )  # fmt: skip
         self.points_liability = Gauge(
-            "streamproc_points_liability",
-            "Outstanding points (issued, not yet spent or burnt), in minor units.",
+            "streamproc_points_liability_minor_units",
+            "Outstanding points (issued, not yet spent or burnt), in minor units (cluster-wide; "
+            "exported by one worker).", registry=self.cluster_registry,
+        )  # fmt: skip
+        r.register(_WhileReporting(self))
+        self.cluster_reporting = Gauge(
+            "streamproc_cluster_reporter",
+            "1 on the one worker that exports the cluster-wide figures (budgets, liability).",
             registry=r,
-        )
+        )  # fmt: skip
+        self.cluster_reporting.set(1)
         self.events = Counter(
             "streamproc_events", "Loyalty events emitted, by type.", ["type"], registry=r
         )
@@ -327,6 +395,11 @@ class LoyaltyMetrics:
 
     def set_budget_remaining(self, campaign: str, remaining: int) -> None:
         self.budget_remaining.labels(campaign=campaign).set(remaining)
+
+    def set_cluster_reporter(self, reporter: bool) -> None:
+        """Whether this worker exports the cluster-wide figures (see `__init__`)."""
+        self.cluster_reporter = reporter
+        self.cluster_reporting.set(1 if reporter else 0)
 
     def set_points_liability(self, points: int) -> None:
         self.points_liability.set(points)

@@ -72,6 +72,7 @@ class Worker:
         self.engine = engine
         self.metrics = LoyaltyMetrics()
         self.metrics.set_worker_info(__version__, engine.name)
+        self.metrics.set_cluster_reporter(False)  # until it owns customers partition 0
         access = redis_access(settings)
         self.store = RedisStore(access.url, program, prefix=settings.redis_prefix,
                                 output_ttl_s=settings.output_ttl_s,
@@ -429,9 +430,16 @@ class Worker:
             if committed is not None:
                 self.metrics.set_committed_offset(tp.topic, tp.partition, committed)
         self.redis_ok = await self.store.ping()
-        for cid, left in (await self.store.budgets_remaining()).items():
-            self.metrics.set_budget_remaining(cid, left)
-        self.metrics.set_points_liability(await self.store.liability())
+        # Budgets and liability are the same Redis figures for every worker: only the owner of
+        # partition 0 of the customers topic (exactly one worker of the faust group) exports
+        # them, so sum() over workers counts them once.
+        reporter = any(tp.topic == self.s.customers_topic and tp.partition == 0
+                       for tp in assigned)
+        if reporter:
+            for cid, left in (await self.store.budgets_remaining()).items():
+                self.metrics.set_budget_remaining(cid, left)
+            self.metrics.set_points_liability(await self.store.liability())
+        self.metrics.set_cluster_reporter(reporter)
 
 
 def run_worker(settings: WorkerSettings, program: Program, engine: SaleEngine) -> int:

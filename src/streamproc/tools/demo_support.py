@@ -305,10 +305,10 @@ def campaign_table(campaigns: list[dict[str, Any]], top: int = 12) -> Table:
 
 
 def campaigns_from(scrapes: list[Samples]) -> list[dict[str, Any]]:
-    cols = {"discount": "streamproc_discount_total",
-            "discount_reversed": "streamproc_discount_reversed_total",
-            "points": "streamproc_points_total",
-            "points_reversed": "streamproc_points_reversed_total"}
+    cols = {"discount": "streamproc_discount_minor_units_total",
+            "discount_reversed": "streamproc_discount_reversed_minor_units_total",
+            "points": "streamproc_points_minor_units_total",
+            "points_reversed": "streamproc_points_reversed_minor_units_total"}
     sums = {k: by_label(scrapes, n, "campaign") for k, n in cols.items()}
     names = set().union(*sums.values())
     rows: list[dict[str, Any]] = [{"campaign": c, **{k: int(sums[k].get(c, 0)) for k in cols}}

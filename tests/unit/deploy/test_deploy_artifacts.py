@@ -21,7 +21,11 @@ import pytest
 import yaml
 
 from streamproc.observability import http as obs_http
-from streamproc.observability.metrics import METRIC_NAMES, LoyaltyMetrics
+from streamproc.observability.metrics import (
+    METRIC_NAMES,
+    PROCESS_METRIC_NAMES,
+    LoyaltyMetrics,
+)
 from streamproc.quote import app as quote_app
 from streamproc.quote.metrics import QUOTE_METRIC_NAMES, QuoteMetrics
 from streamproc.quote.settings import QuoteSettings
@@ -47,11 +51,17 @@ EXPECTED_ALERTS = {
     "LoyaltyRedisErrors",
     "LoyaltyWorkerDown",
     "LoyaltyQuoteLatencyP99High",
+    "LoyaltyBrokerLagGrowing",
+    "LoyaltyBrokerLagNoWorkers",
+    "LoyaltyWorkerMemoryHigh",
 }
 # the worker's and the quote server's metrics: dashboards and alerts may use either
-ALL_METRIC_NAMES = METRIC_NAMES | QUOTE_METRIC_NAMES
-# series Prometheus itself makes for every target
+ALL_METRIC_NAMES = METRIC_NAMES | QUOTE_METRIC_NAMES | PROCESS_METRIC_NAMES
+# series Prometheus itself makes for every target, and the broker-side lag kafka-exporter
+# (danielqsj/kafka_exporter, also Strimzi's) exports per group, topic and partition
 PROMETHEUS_SYNTHETIC = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+EXTERNAL = {"kafka_consumergroup_lag"}
+RUNBOOK_DEFAULT_BASE = "https://github.com/streamproc/streamproc/blob/main/docs"
 WORKER_ENV_REQUIRED = {
     "STREAMPROC_KAFKA",
     "STREAMPROC_REDIS",
@@ -179,7 +189,8 @@ def test_metric_names_in_promql():
 
 
 def test_metric_names_constant_matches_the_registry():
-    assert {base_name(n) for n in exposed_sample_names(LoyaltyMetrics)} == METRIC_NAMES
+    assert {base_name(n) for n in exposed_sample_names(LoyaltyMetrics)} == \
+        METRIC_NAMES | PROCESS_METRIC_NAMES
     assert {base_name(n) for n in exposed_sample_names(QuoteMetrics)} == QUOTE_METRIC_NAMES
 
 
@@ -239,8 +250,11 @@ def test_alerts_have_severity_and_a_runbook_anchor_in_operations_doc():
         assert rule["labels"]["severity"] in {"page", "ticket"}
         assert rule.get("for"), f"{rule['alert']} fires on a single evaluation"
         url = rule["annotations"]["runbook_url"]
-        doc, _, anchor = url.partition("#")
-        assert doc == "docs/operations.md"
+        m = re.fullmatch(r'\{\{ or \$externalLabels\.runbook_base "([^"]+)" \}\}/(.+)', url)
+        assert m, f"{rule['alert']}: runbook_url does not start from $externalLabels.runbook_base"
+        assert m.group(1) == RUNBOOK_DEFAULT_BASE
+        doc, _, anchor = m.group(2).partition("#")
+        assert doc == "operations.md"
         assert anchor == rule["alert"].lower()
         assert anchor in anchors, f"docs/operations.md has no heading for #{anchor}"
 
@@ -263,33 +277,49 @@ def test_alerts_use_only_exported_metrics_or_recording_rules():
     recorded = {r["record"] for r in rules if "record" in r}
     exposed = exposed_sample_names()
     for rule in rules:
-        for name in metric_names_in(rule["expr"]) - PROMETHEUS_SYNTHETIC - recorded:
+        for name in metric_names_in(rule["expr"]) - PROMETHEUS_SYNTHETIC - EXTERNAL - recorded:
             assert name in exposed, f"{rule.get('alert', rule.get('record'))} uses unknown {name}"
     for name in recorded:
         assert name.startswith("streamproc:")
+
+
+def test_dashboard_variables_filter_every_query():
+    """Data source, namespace and job are variables; every worker query filters on namespace
+    and job, every quote query on namespace."""
+    dash = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("namespace", "job"):
+        assert variables[name]["type"] == "query"
+        assert variables[name]["allValue"] == ".*"  # also matches series without the label
+    for title, expr in dashboard_exprs():
+        for m in re.finditer(r"\b((?:streamproc|process|python|up)\w*)\{([^}]*)\}|"
+                             r"\b((?:streamproc|process|python)_\w+)\b(?!\{)", expr):
+            assert m.group(2) is not None, f"panel {title!r}: {m.group(3)} has no filter"
+            assert 'namespace=~"$namespace"' in m.group(2), title
+            if not m.group(1).startswith("streamproc_quote_"):
+                assert 'job=~"$job"' in m.group(2), title
 
 
 def test_dashboard_shape_and_required_panels():
     dash = json.loads(DASHBOARD.read_text())
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
-    datasource = yaml.safe_load(
-        (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
-    )["datasources"][0]
     used = {name for _, expr in dashboard_exprs() for name in metric_names_in(expr)}
     for panel in dash["panels"]:
         assert set(panel["gridPos"]) == {"x", "y", "w", "h"}
-        if panel["type"] != "row":
-            assert panel["datasource"]["uid"] == datasource["uid"]
+        if panel["type"] != "row":  # the datasource variable, defaulting to Prometheus
+            assert panel["datasource"]["uid"] == "${datasource}"
     for needed in (
         "streamproc_receipts_total",
         "streamproc_consumer_lag",
         "streamproc_receipt_latency_seconds_bucket",
         "streamproc_dlq_total",
-        "streamproc_discount_total",
-        "streamproc_points_total",
-        "streamproc_campaign_budget_remaining",
-        "streamproc_points_liability",
+        "streamproc_discount_minor_units_total",
+        "streamproc_points_minor_units_total",
+        "streamproc_campaign_budget_remaining_minor_units",
+        "streamproc_points_liability_minor_units",
         "streamproc_batch_size_bucket",
         "streamproc_redis_call_seconds_bucket",
         "streamproc_quote_request_seconds_bucket",

@@ -187,11 +187,12 @@ def test_campaign_cost_grants_and_reversals(m):
     m.add_campaign_cost("cheese-sausage-set", discount=-500)
     m.add_campaign_cost("base", points=-700)
     m.add_campaign_cost("noop")
-    assert value(m, "streamproc_discount_total", campaign="cheese-sausage-set") == 1500
-    assert value(m, "streamproc_discount_reversed_total", campaign="cheese-sausage-set") == 500
-    assert value(m, "streamproc_points_total", campaign="base") == 2700
-    assert value(m, "streamproc_points_reversed_total", campaign="base") == 700
-    assert value(m, "streamproc_discount_total", campaign="noop") is None
+    assert value(m, "streamproc_discount_minor_units_total", campaign="cheese-sausage-set") == 1500
+    assert value(m, "streamproc_discount_reversed_minor_units_total",
+                 campaign="cheese-sausage-set") == 500
+    assert value(m, "streamproc_points_minor_units_total", campaign="base") == 2700
+    assert value(m, "streamproc_points_reversed_minor_units_total", campaign="base") == 700
+    assert value(m, "streamproc_discount_minor_units_total", campaign="noop") is None
 
 
 def test_gauges_budget_liability_up_info(m):
@@ -200,8 +201,9 @@ def test_gauges_budget_liability_up_info(m):
     m.set_points_liability(5_000_000)
     m.set_up(True)
     m.set_worker_info("0.1.0", "reference")
-    assert value(m, "streamproc_campaign_budget_remaining", campaign="welcome") == 90_000
-    assert value(m, "streamproc_points_liability") == 5_000_000
+    assert value(m, "streamproc_campaign_budget_remaining_minor_units",
+                 campaign="welcome") == 90_000
+    assert value(m, "streamproc_points_liability_minor_units") == 5_000_000
     assert value(m, "streamproc_up") == 1
     assert value(m, "streamproc_worker_info", version="0.1.0", engine="reference") == 1
     m.set_up(False)
@@ -225,8 +227,8 @@ def test_observe_result_from_spec_example(m):
     m.observe_result(DuplicateResult("R1", "C1"))
     assert value(m, "streamproc_receipts_total", status="applied") == 1
     assert value(m, "streamproc_receipts_total", status="duplicate") == 1
-    assert value(m, "streamproc_discount_total", campaign="c1") == 10000
-    assert value(m, "streamproc_points_total", campaign="base") == 2700
+    assert value(m, "streamproc_discount_minor_units_total", campaign="c1") == 10000
+    assert value(m, "streamproc_points_minor_units_total", campaign="base") == 2700
     assert value(m, "streamproc_events_total", type="points_accrued") == 1
     assert value(m, "streamproc_events_total", type="first_purchase") == 1
 

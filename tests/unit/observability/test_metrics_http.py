@@ -142,3 +142,34 @@ def test_parse_addr_refuses_garbage(addr):
 
 def test_default_addr_matches_deployment():
     assert obs_http.parse_addr(obs_http.DEFAULT_ADDR) == ("0.0.0.0", 9100)
+
+
+async def test_worker_registry_has_process_figures_no_created_series_and_one_reporter():
+    """The registry the worker serves (LoyaltyMetrics() without one passed in): process and GC
+    collectors, no `_created` series (in either format), and the cluster-wide gauges only while
+    this worker is the elected reporter."""
+    metrics = LoyaltyMetrics()
+    metrics.count_receipt("applied", 3)
+    metrics.observe_batch(10, 0.01)
+    metrics.set_points_liability(12_345)
+    runner = await obs_http.serve(obs_http.make_app(metrics, Flag(), Flag()), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{obs_http.bound_port(runner)}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            _, _, text = await get(session, base + "/metrics")
+            _, ctype, om = await get(session, base + "/metrics",
+                                     headers={"Accept": "application/openmetrics-text"})
+            metrics.set_cluster_reporter(False)
+            _, _, quiet = await get(session, base + "/metrics")
+    finally:
+        await obs_http.stop(runner)
+    names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    assert {"process_resident_memory_bytes", "process_cpu_seconds_total",
+            "python_gc_collections_total"} <= names
+    assert ctype.startswith("application/openmetrics-text")
+    for body in (text, om):
+        assert "_created" not in body
+    assert "streamproc_points_liability_minor_units 12345.0" in text
+    assert "streamproc_cluster_reporter 1.0" in text
+    assert "streamproc_points_liability_minor_units" not in quiet
+    assert "streamproc_cluster_reporter 0.0" in quiet
