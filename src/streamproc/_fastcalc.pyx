@@ -2677,3 +2677,5 @@ def parse_receipt(raw):
 
 
 include "_fc_state.pxi"
+include "_fc_ledger.pxi"
+include "_fc_processor.pxi"

@@ -33,7 +33,7 @@ from streamproc.domain.result import (
     encode_result,
 )
 from streamproc.domain.timeutil import US_PER_DAY
-from streamproc.engine import ledger
+from streamproc.engine import ledger, timers
 from streamproc.engine.calc import SaleCalc, SaleContext, SaleEngine
 from streamproc.engine.model import (
     KIND_REFUND,
@@ -82,6 +82,10 @@ class Processor:
         self.budgeted = [c for c in program.campaigns if c.budget is not None]
         self.single_use = {code for c in program.campaigns if c.single_use
                            for code in c.coupon_codes}
+
+    def next_due(self, st: CustomerState) -> int | None:
+        """When `st`'s next timer event is due (`timers.next_due`)."""
+        return timers.next_due(st, self.program)
 
     # --------------------------------------------------------------- entry
     def process_raw(self, raw: bytes | str, view: StateView, origin: str | None = None) -> Outcome:

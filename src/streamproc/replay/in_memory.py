@@ -20,7 +20,9 @@ from streamproc.domain.deadletter import internal_reject, raw_fields
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject, parse_profile
 from streamproc.engine import timers
-from streamproc.engine.processor import REJECTED, Outcome, Processor, SaleEngine
+from streamproc.engine.model import CustomerState
+from streamproc.engine.processor import REJECTED, Outcome, SaleEngine
+from streamproc.engine.selection import make_processor
 from streamproc.replay.report import RunReport
 from streamproc.state.memory import MemoryState
 
@@ -59,15 +61,17 @@ class Sinks:
 class TimerQueue:
     """Customers by their next due timer, fired as the replay's clock moves."""
 
-    def __init__(self, program: Program, state: MemoryState) -> None:
+    def __init__(self, program: Program, state: MemoryState,
+                 next_due: Callable[[CustomerState], int | None] | None = None) -> None:
         self.program = program
         self.state = state
+        self.next_due = next_due or (lambda st: timers.next_due(st, program))
         self.heap: list[tuple[int, str]] = []
         self.due: dict[str, int] = {}
         self.failures = 0
 
     def reschedule(self, customer_id: str) -> None:
-        nd = timers.next_due(self.state.customer(customer_id), self.program)
+        nd = self.next_due(self.state.customer(customer_id))
         if nd is None:
             self.due.pop(customer_id, None)
             return
@@ -96,9 +100,9 @@ class Replay:
 
     def __init__(self, program: Program, engine: SaleEngine, state: MemoryState | None = None):
         self.program = program
-        self.processor = Processor(program, engine)
+        self.processor = make_processor(program, engine)
         self.state = state or MemoryState()
-        self.timers = TimerQueue(program, self.state)
+        self.timers = TimerQueue(program, self.state, self.processor.next_due)
         self.report = RunReport()
         self.clock_us: int | None = None
 

@@ -14,8 +14,7 @@ import pytest
 from streamproc.domain.program import load_program
 from streamproc.domain.receipt import parse_profile
 from streamproc.engine import selection
-from streamproc.engine.processor import Processor
-from streamproc.engine.selection import make_engine
+from streamproc.engine.selection import make_engine, make_processor
 from streamproc.state.memory import MemoryState
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
@@ -31,7 +30,7 @@ def run_golden(d: Path, engine_name: str) -> tuple[list[dict], list[dict]]:
     program = load_program(d / "program.yaml")
     engine = make_engine(program, engine_name)
     assert engine.name == engine_name
-    proc = Processor(program, engine)
+    proc = make_processor(program, engine)  # FastProcessor for the compiled engine
     view = MemoryState()
     if (d / "customers.jsonl").exists():
         for raw in _jsonl(d / "customers.jsonl"):

@@ -1,0 +1,271 @@
+# ====================================================================== ledger and timers
+# Included by _fastcalc.pyx. The compiled twin of streamproc.engine.ledger and of
+# streamproc.engine.timers.next_due: the same bucket bookkeeping over the same `Bucket` objects,
+# with the orderings done on C keys instead of Python tuples and lambdas. Checked against the
+# Python versions by the whole-stream differential test (tests/unit/engine/test_processor_stream.py).
+
+from streamproc.engine import ledger as _py_ledger
+from streamproc.engine.model import (
+    ACTIVE as _B_ACTIVE_PY, EXPIRED as _B_EXPIRED_PY, PENDING as _B_PENDING_PY,
+    KIND_RATE as _KIND_RATE_PY, NOTE_ACTIVATED as _N_ACT_PY, NOTE_EXPIRING as _N_EXPG_PY,
+    NOTE_EXPIRED as _N_EXPD_PY,
+)
+
+DEF B_PENDING = 0
+DEF B_ACTIVE = 1
+DEF B_EXPIRED = 2
+DEF B_KIND_RATE = 0
+DEF N_ACT = 1
+DEF N_EXPG = 2
+DEF N_EXPD = 4
+if (_B_PENDING_PY, _B_ACTIVE_PY, _B_EXPIRED_PY, _KIND_RATE_PY, _N_ACT_PY, _N_EXPG_PY,
+        _N_EXPD_PY) != (B_PENDING, B_ACTIVE, B_EXPIRED, B_KIND_RATE, N_ACT, N_EXPG, N_EXPD):
+    raise ImportError("bucket states changed: update streamproc._fc_ledger.pxi")
+cdef int64_t L_NEVER = 1 << 62
+if _py_ledger._NEVER != L_NEVER:
+    raise ImportError("ledger._NEVER changed: update streamproc._fc_ledger.pxi")
+
+cdef extern from *:
+    """
+    typedef struct { int64_t a; int64_t b; int64_t c; Py_ssize_t idx; } fl_key;
+    static int fl_key_cmp(const void *pa, const void *pb) {
+        const fl_key *x = (const fl_key *)pa, *y = (const fl_key *)pb;
+        if (x->a != y->a) return x->a < y->a ? -1 : 1;
+        if (x->b != y->b) return x->b < y->b ? -1 : 1;
+        if (x->c != y->c) return x->c < y->c ? -1 : 1;
+        return (x->idx > y->idx) - (x->idx < y->idx);
+    }
+    static void fl_sort(fl_key *k, Py_ssize_t n) {
+        if (n <= 16) {
+            Py_ssize_t i, j;
+            for (i = 1; i < n; i++) {
+                fl_key v = k[i];
+                for (j = i - 1; j >= 0 && fl_key_cmp(&v, &k[j]) < 0; j--) k[j + 1] = k[j];
+                k[j + 1] = v;
+            }
+        } else {
+            qsort(k, n, sizeof(fl_key), fl_key_cmp);
+        }
+    }
+    """
+    ctypedef struct fl_key:
+        int64_t a
+        int64_t b
+        int64_t c
+        Py_ssize_t idx
+    void fl_sort(fl_key *k, Py_ssize_t n) nogil
+
+
+cdef class _Keys:
+    """A reusable array of sort keys."""
+    cdef fl_key *k
+    cdef Py_ssize_t n, cap
+
+    def __dealloc__(self):
+        free(self.k)
+
+    cdef int reset(self, Py_ssize_t need) except -1:
+        cdef fl_key *q
+        if need > self.cap:
+            q = <fl_key *>realloc(self.k, max(need, 16) * sizeof(fl_key))
+            if q == NULL:
+                raise MemoryError()
+            self.k = q
+            self.cap = max(need, 16)
+        self.n = 0
+        return 0
+
+    cdef inline void add(self, int64_t a, int64_t b, int64_t c, Py_ssize_t idx) noexcept:
+        cdef fl_key *e = &self.k[self.n]
+        e.a = a
+        e.b = b
+        e.c = c
+        e.idx = idx
+        self.n += 1
+
+
+cdef _Keys _lkeys = _Keys()
+
+
+cdef inline int64_t _exp_or_never(object exp) except? -1:
+    return L_NEVER if exp is None else <int64_t>exp
+
+
+cdef int _l_prune(st) except -1:
+    """ledger.prune: drop buckets that hold nothing and have nothing left to announce."""
+    cdef list bs = st.buckets
+    cdef Py_ssize_t i, n = len(bs)
+    for i in range(n):
+        b = bs[i]
+        if not (b.amount > 0 or (b.state == B_EXPIRED and b.burnt > 0 and not b.notes & 4)):
+            break
+    else:
+        return 0
+    st.buckets = [b for b in bs
+                  if b.amount > 0 or (b.state == B_EXPIRED and b.burnt > 0 and not b.notes & 4)]
+    return 0
+
+
+cdef int _l_settle(st) except -1:
+    """ledger.settle: activate and expire buckets due by the customer's clock, in time order."""
+    clock_o = st.clock_us
+    if clock_o is None:
+        return 0
+    cdef int64_t clock = clock_o, act, exp
+    cdef list bs = st.buckets
+    cdef Py_ssize_t i, n = len(bs)
+    cdef int state
+    cdef _Keys K = _lkeys
+    cdef fl_key *e
+    K.reset(2 * n)
+    for i in range(n):
+        b = bs[i]
+        state = b.state
+        if state == B_PENDING:
+            act = b.act_us
+            if act <= clock:
+                K.add(act, 0, b.id, i)
+                exp_o = b.exp_us
+                if exp_o is not None:
+                    exp = exp_o
+                    if exp <= clock:
+                        K.add(exp, 1, b.id, i)
+        elif state == B_ACTIVE:
+            exp_o = b.exp_us
+            if exp_o is not None:
+                exp = exp_o
+                if exp <= clock:
+                    K.add(exp, 1, b.id, i)
+    if K.n == 0:
+        return 0
+    fl_sort(K.k, K.n)
+    for i in range(K.n):
+        e = &K.k[i]
+        b = bs[e.idx]
+        if e.b == 0:
+            b.state = B_ACTIVE
+            debt = st.debt
+            if debt and b.amount:
+                amount = b.amount
+                pay = debt if debt < amount else amount
+                st.debt = debt - pay
+                b.amount = amount - pay
+        else:
+            b.state = B_EXPIRED
+            b.burnt = b.amount
+            b.amount = 0
+    return _l_prune(st)
+
+
+cdef int _l_spend_active(st, amount) except -1:
+    """ledger.spend_active: soonest expiry first (never last), then the earliest activated."""
+    cdef list bs = st.buckets
+    cdef Py_ssize_t i, n = len(bs)
+    cdef _Keys K = _lkeys
+    K.reset(n)
+    for i in range(n):
+        b = bs[i]
+        if b.state == B_ACTIVE and b.amount > 0:
+            K.add(_exp_or_never(b.exp_us), b.act_us, b.id, i)
+    fl_sort(K.k, K.n)
+    left = amount
+    for i in range(K.n):
+        if not left:
+            break
+        b = bs[K.k[i].idx]
+        ba = b.amount
+        take = left if left < ba else ba
+        b.amount = ba - take
+        left -= take
+    if left:
+        raise AssertionError("redeemed more than the active balance")
+    return _l_prune(st)
+
+
+cdef int _l_claw_back(st, amount, list sale_buckets) except -1:
+    """ledger.claw_back: the sale's own rate-based buckets (newest first), then other pending
+    ones (newest first), then active ones (never-expiring first, then latest expiry); the
+    rest becomes debt."""
+    cdef list bs = st.buckets
+    cdef Py_ssize_t i, n = len(bs)
+    cdef _Keys K = _lkeys
+    cdef set own = set(sale_buckets)
+    cdef int64_t bid
+    K.reset(n)
+    for i in range(n):
+        b = bs[i]
+        if b.amount > 0:
+            bid = b.id
+            if b.id in own:
+                if b.kind == B_KIND_RATE:
+                    K.add(0, -bid, 0, i)
+            elif b.state == B_PENDING:
+                K.add(1, -bid, 0, i)
+            elif b.state == B_ACTIVE:
+                K.add(2, -_exp_or_never(b.exp_us), -bid, i)
+    fl_sort(K.k, K.n)
+    left = amount
+    for i in range(K.n):
+        if not left:
+            break
+        b = bs[K.k[i].idx]
+        ba = b.amount
+        take = left if left < ba else ba
+        b.amount = ba - take
+        left -= take
+    st.debt = st.debt + left
+    return _l_prune(st)
+
+
+cdef object _l_balance(st):
+    """CustomerState.balance(): (active - debt, pending)."""
+    active = 0
+    pending = 0
+    for b in <list>st.buckets:
+        s = b.state
+        if s == B_ACTIVE:
+            active += b.amount
+        elif s == B_PENDING:
+            pending += b.amount
+    return active - st.debt, pending
+
+
+cdef object _t_next_due(st, object notify):
+    """timers.next_due: when this customer's next timer event is due (None: nothing)."""
+    cdef bint have = False, has_notify = notify is not None
+    cdef int64_t best = 0, t, nt = 0
+    cdef int notes
+    if has_notify:
+        nt = notify
+    for b in <list>st.buckets:
+        notes = b.notes
+        exp_o = b.exp_us
+        if b.state != B_EXPIRED:
+            if not notes & N_ACT:
+                t = b.act_us
+                if not have or t < best:
+                    best = t
+                    have = True
+            if exp_o is not None:
+                if has_notify and not notes & N_EXPG:
+                    t = <int64_t>exp_o - nt
+                    if not have or t < best:
+                        best = t
+                        have = True
+                if not notes & N_EXPD:
+                    t = exp_o
+                    if not have or t < best:
+                        best = t
+                        have = True
+        elif not notes & N_EXPD and exp_o is not None:
+            t = exp_o
+            if not have or t < best:
+                best = t
+                have = True
+    return best if have else None
+
+
+def next_due(st, program):
+    """`timers.next_due(st, program)`, compiled."""
+    d = program.expiring_days_before
+    return _t_next_due(st, None if d is None else d * 86_400_000_000)

@@ -1,0 +1,391 @@
+# ====================================================================== processor
+# Included by _fastcalc.pyx. `FastProcessor`: the order of spec section 5 around the compiled
+# calculation (duplicates, clock and settlement, context, budgets, coupons, buckets, spend and
+# tier, offers, returns and clawback, events, the receipt record, the result), the compiled
+# twin of streamproc.engine.processor.Processor over the same `StateView` and state objects.
+# The reference processor stays the readable truth; the whole-stream differential test
+# (tests/unit/engine/test_processor_stream.py) requires identical outcomes and final state.
+
+from streamproc.engine.processor import (
+    APPLIED as _APPLIED, DUPLICATE as _DUPLICATE, REJECTED as _REJECTED, Outcome as _Outcome,
+)
+from streamproc.engine.model import (
+    KIND_REFUND as _KIND_REFUND, ReceiptRecord as _RRec, SaleLine as _SLine,
+)
+from streamproc.domain.receipt import (
+    RETURN_EXCEEDS_SALE as _RETURN_EXCEEDS_SALE, UNKNOWN_ORIGINAL as _UNKNOWN_ORIGINAL,
+    Reject as _Reject,
+)
+
+DEF US_DAY = 86400000000
+cdef object _orjson_dumps = _orjson.dumps
+
+
+cdef class FastProcessor:
+    """Applies receipts to a `StateView` like `Processor`, with the compiled engine."""
+
+    cdef readonly object program
+    cdef readonly FastEngine engine
+    cdef readonly object decode
+    cdef list budgeted          # (campaign id, budget) of every budgeted campaign
+    cdef frozenset single_use
+    cdef dict grant_terms       # campaign id -> (activation µs, expiry µs or None)
+    cdef dict offer_terms       # campaign id -> (offer type, valid µs, uses)
+    cdef list tier_min          # tiers' min_spend, in order
+    cdef list tier_names
+    cdef object base_act
+    cdef object base_exp
+    cdef object refund_exp
+    cdef int64_t window_us
+    cdef object window_days
+    cdef object notify
+
+    def __init__(self, program, FastEngine engine not None):
+        self.program = program
+        self.engine = engine
+        self.decode = parse_receipt
+        self.budgeted = [(c.id, c.budget) for c in program.campaigns if c.budget is not None]
+        self.single_use = frozenset(code for c in program.campaigns if c.single_use
+                                    for code in c.coupon_codes)
+        self.grant_terms = {
+            c.id: (c.activation_days * US_DAY,
+                   None if c.expiry_days is None else c.expiry_days * US_DAY)
+            for c in program.campaigns}
+        self.offer_terms = {c.id: (c.offer.type, c.offer.valid_days * US_DAY, c.offer.uses)
+                            for c in program.campaigns if c.offer is not None}
+        self.tier_min = [t.min_spend for t in program.tiers]
+        self.tier_names = [t.name for t in program.tiers]
+        self.base_act = program.activation_days * US_DAY
+        self.base_exp = None if program.expiry_days is None else program.expiry_days * US_DAY
+        self.refund_exp = self.base_exp
+        self.window_us = program.return_window_us
+        self.window_days = program.return_window_days
+        d = program.expiring_days_before
+        self.notify = None if d is None else d * US_DAY
+
+    # ------------------------------------------------------------------ helpers
+    cdef inline int _tier_for(self, spend) except -1:
+        cdef int idx = 0, i
+        cdef list mins = self.tier_min
+        for i in range(len(mins)):
+            if spend >= mins[i]:
+                idx = i
+        return idx
+
+    cdef inline object _tier_name(self, int idx):
+        return self.tier_names[idx] if self.tier_names else None
+
+    def next_due(self, st):
+        """`timers.next_due(st, program)`, compiled."""
+        return _t_next_due(st, self.notify)
+
+    # ------------------------------------------------------------------ entry
+    def process_raw(self, raw, view, origin=None):
+        try:
+            receipt = parse_receipt(raw)
+        except _Reject as rej:
+            return self.rejected(rej, raw)
+        return self.process(receipt, view, raw, origin)
+
+    def process_many(self, raws, view, origins=None):
+        """`process_raw` over a batch of messages (origins: one per message, or None)."""
+        cdef list out = []
+        cdef Py_ssize_t i = 0
+        if origins is None:
+            for raw in raws:
+                out.append(self.process_raw(raw, view, None))
+        else:
+            for raw, origin in zip(raws, origins, strict=True):
+                out.append(self.process_raw(raw, view, origin))
+        return out
+
+    def process(self, receipt, view, raw=b"", origin=None):
+        rid = receipt.receipt_id
+        prev = view.receipt(rid)
+        if prev is not None and origin is not None and prev.origin == origin:
+            stored = view.stored_output(rid)
+            if stored is not None:
+                result = _orjson_loads(stored)
+                return _Outcome(_APPLIED, result, result["events"], receipt=receipt,
+                                redelivered=True, encoded=stored)
+        if prev is not None:
+            d = receipt.ts_us - prev.ts_us
+            if (d if d >= 0 else -d) <= self.window_us:
+                return _Outcome(_DUPLICATE, {"receipt_id": rid,
+                                             "customer_id": receipt.customer_id,
+                                             "status": _DUPLICATE}, receipt=receipt)
+        try:
+            if receipt.kind == "return":
+                out = self._return(receipt, view, origin)
+            else:
+                out = self._sale(receipt, view, origin)
+        except _Reject as rej:
+            return self.rejected(rej, raw)
+        if origin is not None:
+            view.keep_output(rid, out)
+        return out
+
+    def rejected(self, rej, raw):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        return _Outcome(_REJECTED, reject={"reason": rej.reason, "detail": rej.detail,
+                                           "raw": text})
+
+    # ------------------------------------------------------------------ sale
+    cdef object _context(self, r, st, view):
+        coupons = r.coupons
+        if coupons:
+            used = frozenset(code for code in coupons
+                             if code in self.single_use and view.coupon_used(code))
+        else:
+            used = frozenset()
+        budget_left = {}
+        for cid, budget in self.budgeted:
+            budget_left[cid] = budget - view.budget_spent(cid)
+        if st is None:
+            return SaleContext(None, budget_left=budget_left, used_codes=used)
+        cust = st.customer_id
+        prof = view.profile(cust)
+        offers = {}
+        for cid, o in (<dict>st.offers).items():
+            offers[cid] = (o.issued_us, o.expires_us, o.uses_left)
+        return SaleContext(
+            cust, self._tier_for(st.spend), _l_balance(st)[0], st.sales > 0,
+            prof.birthday if prof is not None else None,
+            prof.segments if prof is not None else frozenset(),
+            st.uses, offers, budget_left, used)
+
+    cdef object _sale(self, r, view, origin):
+        cdef list events = []
+        cdef list rate_buckets = []
+        cdef Py_ssize_t i, n
+        cdef int tier0
+        rid = r.receipt_id
+        cust = r.customer_id
+        ts_us = r.ts_us
+        ts = r.ts
+        st = view.customer(cust) if cust is not None else None
+        if st is not None:
+            clock = st.clock_us
+            st.clock_us = ts_us if clock is None or ts_us > clock else clock
+            _l_settle(st)
+        ctx = self._context(r, st, view)
+        calc = self.engine._calc(r, ctx)
+        for cid, amount in (<dict>calc.budget_spent).items():
+            view.add_budget_spent(cid, amount)
+        for cid in calc.budget_exhausted:
+            if not view.exhausted_noted(cid):
+                view.note_exhausted(cid)
+                _ev(events, rid, cust, ts, "campaign_budget_exhausted", "campaign_id", cid)
+        accepted = calc.coupons_accepted
+        for code in accepted:
+            if code in self.single_use:
+                view.use_coupon(code, rid)
+            _ev(events, rid, cust, ts, "coupon_redeemed", "code", code)
+        tier_before = tier_after = None
+        grants = calc.grants
+        accrued = 0
+        for g in grants:
+            accrued += (<tuple>g)[1]
+        redeemed = calc.redeemed
+        line_discount = calc.line_discount
+        line_redeemed = calc.line_redeemed
+        line_accrued = calc.line_accrued
+        line_spend = calc.line_spend
+        if st is not None:
+            tier0 = ctx.tier
+            tier_before = self._tier_name(tier0)
+            if st.sales == 0:
+                _ev(events, rid, cust, ts, "first_purchase", None, None)
+            st.sales = st.sales + 1
+            uses = st.uses
+            for cid in calc.gave:
+                uses[cid] = uses.get(cid, 0) + 1
+            offers = st.offers
+            for cid in calc.offers_used:
+                o = offers[cid]
+                ul = o.uses_left
+                if ul is not None:
+                    ul = ul - 1
+                    o.uses_left = ul
+                    if ul <= 0:
+                        del offers[cid]
+                _ev(events, rid, cust, ts, "offer_used", "campaign_id", cid)
+            if redeemed:
+                _l_spend_active(st, redeemed)
+                _ev(events, rid, cust, ts, "points_redeemed", "amount", redeemed)
+            for g in grants:
+                cid, amount, kind = g
+                if cid == "base":
+                    act, exp = self.base_act, self.base_exp
+                else:
+                    act, exp = self.grant_terms[cid]
+                nb = st.next_bucket
+                a = ts_us + act
+                st.buckets.append(_Bucket(nb, rid, cid, kind, amount, a,
+                                          None if exp is None else a + exp))
+                st.next_bucket = nb + 1
+                if kind == 0:
+                    rate_buckets.append(nb)
+            if accrued:
+                _ev(events, rid, cust, ts, "points_accrued", "amount", accrued)
+            for cid in calc.offers_issued:
+                otype, valid, ouses = self.offer_terms[cid]
+                until = ts_us + valid
+                offers[cid] = _Offer(cid, ts_us, until, ouses)
+                ev = _ev(events, rid, cust, ts, "offer_issued", "campaign_id", cid)
+                ev["offer_type"] = otype
+                ev["valid_until_us"] = until
+            _l_settle(st)
+            spend = st.spend
+            for x in line_spend:
+                spend += x
+            st.spend = spend
+            tier_after = self._tier_name(self._tier_for(spend))
+            if tier_after != tier_before:
+                ev = _ev(events, rid, cust, ts, "tier_changed", "from", tier_before)
+                ev["to"] = tier_after
+            view.touch(st)
+        lines = r.lines
+        n = len(lines)
+        out_lines = []
+        rec_lines = []
+        total = 0
+        for i in range(n):
+            ln = lines[i]
+            amt = ln.qty * ln.unit_price
+            total += amt
+            d = line_discount[i]
+            rd = line_redeemed[i]
+            ac = line_accrued[i]
+            if st is not None:
+                rec_lines.append(_SLine(ln.line_no, ln.qty, amt, d, rd, ac, line_spend[i]))
+            out_lines.append({"line_no": ln.line_no, "amount": amt, "discount": d,
+                              "redeemed": rd, "accrued": ac})
+        view.put_receipt(_RRec(rid, cust, ts_us, "sale", rec_lines, rate_buckets, origin))
+        discount = 0
+        for x in line_discount:
+            discount += x
+        applied = [{"campaign_id": cid, "kind": "discount", "amount": a}
+                   for cid, a in calc.discounts]
+        for cid, a, _ in grants:
+            applied.append({"campaign_id": cid, "kind": "points", "amount": a})
+        result = {
+            "receipt_id": rid, "customer_id": cust, "status": _APPLIED,
+            "total": total, "discount": discount, "redeemed": redeemed,
+            "paid": total - discount - redeemed, "accrued": accrued,
+            "lines": out_lines,
+            "applied": applied,
+            "redeem_requested": r.redeem,
+            "coupons": {"accepted": accepted,
+                        "rejected": [{"code": c, "reason": why} for c, why in
+                                     calc.coupons_rejected]},
+            "held_out": calc.held_out,
+            "balance": _balance_obj(st),
+            "tier": tier_after,
+            "events": events,
+        }
+        return _Outcome(_APPLIED, result, events, receipt=r, calc=calc)
+
+    # ------------------------------------------------------------------ return
+    cdef object _return(self, r, view, origin):
+        cdef list events = []
+        rid = r.receipt_id
+        cust = r.customer_id
+        ts_us = r.ts_us
+        ts = r.ts
+        orig = r.original_receipt_id
+        sale = view.receipt(orig)
+        if (sale is None or sale.kind != "sale" or sale.customer_id is None
+                or sale.customer_id != cust
+                or ts_us - sale.ts_us > self.window_us):
+            raise _Reject(_UNKNOWN_ORIGINAL,
+                          f"original_receipt_id: {orig!r} is not a sale of this "
+                          f"customer within {self.window_days} days")
+        by_no = {}
+        for sl in sale.lines:
+            by_no[sl.line_no] = sl
+        for ln in r.lines:
+            sl = by_no.get(ln.line_no)
+            if sl is None:
+                raise _Reject(_RETURN_EXCEEDS_SALE, f"line {ln.line_no}: not on the sale")
+            if sl.returned + ln.qty > sl.qty:
+                raise _Reject(_RETURN_EXCEEDS_SALE,
+                              f"line {ln.line_no}: returns {ln.qty} of {sl.qty - sl.returned} "
+                              "units left")
+        st = view.customer(cust)
+        clock = st.clock_us
+        st.clock_us = ts_us if clock is None or ts_us > clock else clock
+        _l_settle(st)
+        tier_before = self._tier_name(self._tier_for(st.spend))
+        out_lines = []
+        t_amount = t_disc = t_red = t_acc = t_spend = 0
+        for ln in r.lines:
+            sl = by_no[ln.line_no]
+            old = sl.returned
+            new = old + ln.qty
+            q = sl.qty
+            d_amt = sl.amount * new // q - sl.amount * old // q
+            d_disc = sl.discount * new // q - sl.discount * old // q
+            d_red = sl.redeemed * new // q - sl.redeemed * old // q
+            d_acc = sl.accrued * new // q - sl.accrued * old // q
+            d_spend = sl.spend * new // q - sl.spend * old // q
+            sl.returned = new
+            t_amount += d_amt
+            t_disc += d_disc
+            t_red += d_red
+            t_acc += d_acc
+            t_spend += d_spend
+            out_lines.append({"line_no": ln.line_no, "amount": -d_amt, "discount": -d_disc,
+                              "redeemed": -d_red, "accrued": -d_acc})
+        srid = sale.receipt_id
+        if t_acc:
+            _l_claw_back(st, t_acc, sale.rate_buckets)
+            ev = _ev(events, rid, cust, ts, "points_clawed_back", "amount", t_acc)
+            ev["original_receipt_id"] = srid
+        if t_red:
+            nb = st.next_bucket
+            st.buckets.append(_Bucket(nb, rid, "refund", _KIND_REFUND, t_red, ts_us,
+                                      None if self.refund_exp is None
+                                      else ts_us + self.refund_exp))
+            st.next_bucket = nb + 1
+            ev = _ev(events, rid, cust, ts, "points_refunded", "amount", t_red)
+            ev["original_receipt_id"] = srid
+        _l_settle(st)
+        st.spend = st.spend - t_spend
+        tier_after = self._tier_name(self._tier_for(st.spend))
+        if tier_after != tier_before:
+            ev = _ev(events, rid, cust, ts, "tier_changed", "from", tier_before)
+            ev["to"] = tier_after
+        bal = _l_balance(st)
+        if bal[0] < 0:
+            _ev(events, rid, cust, ts, "balance_negative", "amount", bal[0])
+        view.touch(st)
+        view.put_receipt(sale)
+        view.put_receipt(_RRec(rid, cust, ts_us, "return", [], [], origin))
+        result = {
+            "receipt_id": rid, "customer_id": cust, "status": _APPLIED,
+            "total": -t_amount, "discount": -t_disc, "redeemed": -t_red,
+            "paid": -t_amount + t_disc + t_red, "accrued": -t_acc, "lines": out_lines,
+            "applied": [], "redeem_requested": 0, "coupons": {"accepted": [], "rejected": []},
+            "held_out": [], "balance": {"active": bal[0], "pending": bal[1]},
+            "tier": tier_after, "events": events,
+            "original_receipt_id": srid,
+        }
+        return _Outcome(_APPLIED, result, events, receipt=r)
+
+
+cdef object _balance_obj(st):
+    if st is None:
+        return None
+    bal = _l_balance(st)
+    return {"active": bal[0], "pending": bal[1]}
+
+
+cdef dict _ev(list sink, rid, cust, ts, str etype, str key, value):
+    """Append event `<receipt_id>/<index>` (with one field `key` when given); return it."""
+    cdef dict ev = {"event_id": f"{rid}/{len(sink)}", "type": etype, "customer_id": cust,
+                    "ts": ts}
+    if key is not None:
+        ev[key] = value
+    sink.append(ev)
+    return ev
