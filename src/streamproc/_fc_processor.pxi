@@ -16,6 +16,89 @@ from streamproc.domain.receipt import (
     RETURN_EXCEEDS_SALE as _RETURN_EXCEEDS_SALE, UNKNOWN_ORIGINAL as _UNKNOWN_ORIGINAL,
     Reject as _Reject,
 )
+from streamproc.domain.deadletter import raw_fields as _raw_fields
+from streamproc.domain.result import (
+    AppliedEntry as _AppliedEntry, AppliedResult as _AppliedResult, Balance as _Balance,
+    CouponRejected as _CouponRejected, Coupons as _Coupons, DuplicateResult as _DuplicateResult,
+    LineResult as _LineResult, ReturnResult as _ReturnResult, decode_result as _decode_result,
+)
+
+# Records built without running their dataclass __init__ (a Python frame each): fields set
+# by slot offset, in declaration order. Any change of their fields fails the import.
+_REC_FIELDS = {
+    _LineResult: ("line_no", "amount", "discount", "redeemed", "accrued"),
+    _AppliedEntry: ("campaign_id", "kind", "amount"),
+    _Balance: ("active", "pending"),
+    _SLine: ("line_no", "qty", "amount", "discount", "redeemed", "accrued", "spend",
+             "returned"),
+    _Bucket: ("id", "receipt_id", "campaign_id", "kind", "amount", "act_us", "exp_us", "state",
+              "burnt", "notes"),
+}
+for _cls, _fs in _REC_FIELDS.items():
+    if tuple(_cls.__dataclass_fields__) != _fs or hasattr(_cls, "__post_init__"):
+        raise ImportError(f"{_cls.__name__} changed: update streamproc._fc_processor.pxi")
+cdef Py_ssize_t LR_OFF[5]
+cdef Py_ssize_t AE_OFF[3]
+cdef Py_ssize_t BL_OFF[2]
+cdef Py_ssize_t SL_OFF[8]
+cdef Py_ssize_t BK_OFF[10]
+for _k, _f in enumerate(_REC_FIELDS[_LineResult]):
+    LR_OFF[_k] = _slot_offset(_LineResult, _f)
+for _k, _f in enumerate(_REC_FIELDS[_AppliedEntry]):
+    AE_OFF[_k] = _slot_offset(_AppliedEntry, _f)
+for _k, _f in enumerate(_REC_FIELDS[_Balance]):
+    BL_OFF[_k] = _slot_offset(_Balance, _f)
+for _k, _f in enumerate(_REC_FIELDS[_SLine]):
+    SL_OFF[_k] = _slot_offset(_SLine, _f)
+for _k, _f in enumerate(_REC_FIELDS[_Bucket]):
+    BK_OFF[_k] = _slot_offset(_Bucket, _f)
+cdef object _obj_new = object.__new__
+
+
+cdef inline object _line_result(no, amount, discount, redeemed, accrued):
+    o = _obj_new(_LineResult)
+    _set(o, LR_OFF[0], no)
+    _set(o, LR_OFF[1], amount)
+    _set(o, LR_OFF[2], discount)
+    _set(o, LR_OFF[3], redeemed)
+    _set(o, LR_OFF[4], accrued)
+    return o
+
+
+cdef inline object _applied_entry(cid, kind, amount):
+    o = _obj_new(_AppliedEntry)
+    _set(o, AE_OFF[0], cid)
+    _set(o, AE_OFF[1], kind)
+    _set(o, AE_OFF[2], amount)
+    return o
+
+
+cdef inline object _sale_line(no, qty, amount, discount, redeemed, accrued, spend):
+    o = _obj_new(_SLine)
+    _set(o, SL_OFF[0], no)
+    _set(o, SL_OFF[1], qty)
+    _set(o, SL_OFF[2], amount)
+    _set(o, SL_OFF[3], discount)
+    _set(o, SL_OFF[4], redeemed)
+    _set(o, SL_OFF[5], accrued)
+    _set(o, SL_OFF[6], spend)
+    _set(o, SL_OFF[7], _zero)
+    return o
+
+
+cdef inline object _bucket(bid, rid, cid, kind, amount, act, exp):
+    o = _obj_new(_Bucket)
+    _set(o, BK_OFF[0], bid)
+    _set(o, BK_OFF[1], rid)
+    _set(o, BK_OFF[2], cid)
+    _set(o, BK_OFF[3], kind)
+    _set(o, BK_OFF[4], amount)
+    _set(o, BK_OFF[5], act)
+    _set(o, BK_OFF[6], exp)
+    _set(o, BK_OFF[7], _zero)
+    _set(o, BK_OFF[8], _zero)
+    _set(o, BK_OFF[9], _zero)
+    return o
 
 DEF US_DAY = 86400000000
 cdef object _orjson_dumps = _orjson.dumps
@@ -105,15 +188,15 @@ cdef class FastProcessor:
         if prev is not None and origin is not None and prev.origin == origin:
             stored = view.stored_output(rid)
             if stored is not None:
-                result = _orjson_loads(stored)
-                return _Outcome(_APPLIED, result, result["events"], receipt=receipt,
-                                redelivered=True, encoded=stored)
+                result = _decode_result(stored)
+                events = result.events if isinstance(result, _AppliedResult) else []
+                return _Outcome(_APPLIED, result, events, receipt=receipt, redelivered=True,
+                                encoded=stored)
         if prev is not None:
             d = receipt.ts_us - prev.ts_us
             if (d if d >= 0 else -d) <= self.window_us:
-                return _Outcome(_DUPLICATE, {"receipt_id": rid,
-                                             "customer_id": receipt.customer_id,
-                                             "status": _DUPLICATE}, receipt=receipt)
+                return _Outcome(_DUPLICATE, _DuplicateResult(rid, receipt.customer_id,
+                                                             _DUPLICATE), receipt=receipt)
         try:
             if receipt.kind == "return":
                 out = self._return(receipt, view, origin)
@@ -126,9 +209,9 @@ cdef class FastProcessor:
         return out
 
     def rejected(self, rej, raw):
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        return _Outcome(_REJECTED, reject={"reason": rej.reason, "detail": rej.detail,
-                                           "raw": text})
+        reject = {"reason": rej.reason, "detail": rej.detail}
+        reject.update(_raw_fields(raw))
+        return _Outcome(_REJECTED, reject=reject)
 
     # ------------------------------------------------------------------ sale
     cdef object _context(self, r, st, view):
@@ -221,7 +304,7 @@ cdef class FastProcessor:
                     act, exp = self.grant_terms[cid]
                 nb = st.next_bucket
                 a = ts_us + act
-                st.buckets.append(_Bucket(nb, rid, cid, kind, amount, a,
+                st.buckets.append(_bucket(nb, rid, cid, kind, amount, a,
                                           None if exp is None else a + exp))
                 st.next_bucket = nb + 1
                 if kind == 0:
@@ -257,33 +340,22 @@ cdef class FastProcessor:
             d = line_discount[i]
             rd = line_redeemed[i]
             ac = line_accrued[i]
+            no = ln.line_no
             if st is not None:
-                rec_lines.append(_SLine(ln.line_no, ln.qty, amt, d, rd, ac, line_spend[i]))
-            out_lines.append({"line_no": ln.line_no, "amount": amt, "discount": d,
-                              "redeemed": rd, "accrued": ac})
+                rec_lines.append(_sale_line(no, ln.qty, amt, d, rd, ac, line_spend[i]))
+            out_lines.append(_line_result(no, amt, d, rd, ac))
         view.put_receipt(_RRec(rid, cust, ts_us, "sale", rec_lines, rate_buckets, origin))
         discount = 0
         for x in line_discount:
             discount += x
-        applied = [{"campaign_id": cid, "kind": "discount", "amount": a}
-                   for cid, a in calc.discounts]
+        applied = [_applied_entry(cid, "discount", a) for cid, a in calc.discounts]
         for cid, a, _ in grants:
-            applied.append({"campaign_id": cid, "kind": "points", "amount": a})
-        result = {
-            "receipt_id": rid, "customer_id": cust, "status": _APPLIED,
-            "total": total, "discount": discount, "redeemed": redeemed,
-            "paid": total - discount - redeemed, "accrued": accrued,
-            "lines": out_lines,
-            "applied": applied,
-            "redeem_requested": r.redeem,
-            "coupons": {"accepted": accepted,
-                        "rejected": [{"code": c, "reason": why} for c, why in
-                                     calc.coupons_rejected]},
-            "held_out": calc.held_out,
-            "balance": _balance_obj(st),
-            "tier": tier_after,
-            "events": events,
-        }
+            applied.append(_applied_entry(cid, "points", a))
+        result = _AppliedResult(
+            rid, cust, _APPLIED, total, discount, redeemed, total - discount - redeemed, accrued,
+            out_lines, applied, r.redeem,
+            _Coupons(accepted, [_CouponRejected(c, why) for c, why in calc.coupons_rejected]),
+            calc.held_out, _balance_obj(st), tier_after, events)
         return _Outcome(_APPLIED, result, events, receipt=r, calc=calc)
 
     # ------------------------------------------------------------------ return
@@ -335,8 +407,7 @@ cdef class FastProcessor:
             t_red += d_red
             t_acc += d_acc
             t_spend += d_spend
-            out_lines.append({"line_no": ln.line_no, "amount": -d_amt, "discount": -d_disc,
-                              "redeemed": -d_red, "accrued": -d_acc})
+            out_lines.append(_line_result(ln.line_no, -d_amt, -d_disc, -d_red, -d_acc))
         srid = sale.receipt_id
         if t_acc:
             _l_claw_back(st, t_acc, sale.rate_buckets)
@@ -344,7 +415,7 @@ cdef class FastProcessor:
             ev["original_receipt_id"] = srid
         if t_red:
             nb = st.next_bucket
-            st.buckets.append(_Bucket(nb, rid, "refund", _KIND_REFUND, t_red, ts_us,
+            st.buckets.append(_bucket(nb, rid, "refund", _KIND_REFUND, t_red, ts_us,
                                       None if self.refund_exp is None
                                       else ts_us + self.refund_exp))
             st.next_bucket = nb + 1
@@ -362,15 +433,9 @@ cdef class FastProcessor:
         view.touch(st)
         view.put_receipt(sale)
         view.put_receipt(_RRec(rid, cust, ts_us, "return", [], [], origin))
-        result = {
-            "receipt_id": rid, "customer_id": cust, "status": _APPLIED,
-            "total": -t_amount, "discount": -t_disc, "redeemed": -t_red,
-            "paid": -t_amount + t_disc + t_red, "accrued": -t_acc, "lines": out_lines,
-            "applied": [], "redeem_requested": 0, "coupons": {"accepted": [], "rejected": []},
-            "held_out": [], "balance": {"active": bal[0], "pending": bal[1]},
-            "tier": tier_after, "events": events,
-            "original_receipt_id": srid,
-        }
+        result = _ReturnResult(
+            rid, cust, _APPLIED, -t_amount, -t_disc, -t_red, -t_amount + t_disc + t_red, -t_acc,
+            out_lines, [], 0, _Coupons([], []), [], _balance_obj(st), tier_after, events, srid)
         return _Outcome(_APPLIED, result, events, receipt=r)
 
 
@@ -378,7 +443,10 @@ cdef object _balance_obj(st):
     if st is None:
         return None
     bal = _l_balance(st)
-    return {"active": bal[0], "pending": bal[1]}
+    o = _obj_new(_Balance)
+    _set(o, BL_OFF[0], bal[0])
+    _set(o, BL_OFF[1], bal[1])
+    return o
 
 
 cdef dict _ev(list sink, rid, cust, ts, str etype, str key, value):
