@@ -1,12 +1,14 @@
 """Type stub of the compiled hot path (streamproc/_fastcalc.pyx)."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from streamproc.domain.program import Program
-from streamproc.domain.receipt import Receipt
+from streamproc.domain.receipt import Receipt, Reject
 from streamproc.engine.calc import SaleCalc, SaleContext
 from streamproc.engine.model import CustomerState
 from streamproc.engine.plan import Plan
+from streamproc.engine.processor import Outcome
+from streamproc.engine.stateview import StateView
 
 COMPILED: bool
 
@@ -95,3 +97,25 @@ def parse_receipt(raw: bytes | str) -> Receipt: ...
 # customer state format (_fc_state.pxi): the same bytes as streamproc.engine.stateformat
 def encode_state(st: CustomerState) -> bytes: ...
 def decode_state(customer_id: str, blob: bytes) -> CustomerState: ...
+
+# ledger and timers (_fc_ledger.pxi), processor (_fc_processor.pxi)
+def next_due(st: CustomerState, program: Program) -> int | None: ...
+
+class FastProcessor:
+    """`engine.processor.Processor`'s twin over the compiled engine (same outcomes, same state)."""
+
+    program: Program
+    engine: FastEngine
+    decode: Callable[[bytes | str], Receipt]
+    def __init__(self, program: Program, engine: FastEngine) -> None: ...
+    def next_due(self, st: CustomerState) -> int | None: ...
+    def process_raw(
+        self, raw: bytes | str, view: StateView, origin: str | None = None
+    ) -> Outcome: ...
+    def process_many(
+        self, raws: Iterable[bytes | str], view: StateView, origins: Iterable[str] | None = None
+    ) -> list[Outcome]: ...
+    def process(
+        self, receipt: Receipt, view: StateView, raw: bytes | str = b"", origin: str | None = None
+    ) -> Outcome: ...
+    def rejected(self, rej: Reject, raw: bytes | str) -> Outcome: ...

@@ -3,9 +3,10 @@
 Every rule test builds a tiny program inline, sends a few raw receipts through
 `Processor(program, ReferenceEngine(program))` over a `MemoryState`, and checks the numbers the
 spec's rule gives by hand. Each receipt also goes through the compiled `FastProcessor` on a
-copy of the state as it was, which must give the same outcome and leave the same state (so every rule
-test is a differential test of the compiled processor too). Default program: UTC, no points (rate 0), points active at once and
-never expiring, redemption up to 100 % with nothing payable in money, 30-day returns window.
+copy of the state as it was, which must give the same outcome and leave the same state (so
+every rule test is a differential test of the compiled processor too). Default program: UTC,
+no points (rate 0), points active at once and never expiring, redemption up to 100 % with
+nothing payable in money, 30-day returns window.
 """
 
 from __future__ import annotations
