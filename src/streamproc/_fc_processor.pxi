@@ -122,11 +122,13 @@ cdef class FastProcessor:
     cdef int64_t window_us
     cdef object window_days
     cdef object notify
+    cdef object version
 
     def __init__(self, program, FastEngine engine not None):
         self.program = program
         self.engine = engine
         self.decode = parse_receipt
+        self.version = program.version
         self.budgeted = [(c.id, c.budget) for c in program.campaigns if c.budget is not None]
         self.single_use = frozenset(code for c in program.campaigns if c.single_use
                                     for code in c.coupon_codes)
@@ -355,7 +357,7 @@ cdef class FastProcessor:
             rid, cust, _APPLIED, total, discount, redeemed, total - discount - redeemed, accrued,
             out_lines, applied, r.redeem,
             _Coupons(accepted, [_CouponRejected(c, why) for c, why in calc.coupons_rejected]),
-            calc.held_out, _balance_obj(st), tier_after, events)
+            calc.held_out, _balance_obj(st), tier_after, events, self.version)
         return _Outcome(_APPLIED, result, events, receipt=r, calc=calc)
 
     # ------------------------------------------------------------------ return
@@ -435,7 +437,8 @@ cdef class FastProcessor:
         view.put_receipt(_RRec(rid, cust, ts_us, "return", [], [], origin))
         result = _ReturnResult(
             rid, cust, _APPLIED, -t_amount, -t_disc, -t_red, -t_amount + t_disc + t_red, -t_acc,
-            out_lines, [], 0, _Coupons([], []), [], _balance_obj(st), tier_after, events, srid)
+            out_lines, [], 0, _Coupons([], []), [], _balance_obj(st), tier_after, events,
+            self.version, srid)
         return _Outcome(_APPLIED, result, events, receipt=r)
 
 

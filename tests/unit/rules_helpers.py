@@ -19,9 +19,9 @@ import orjson
 
 from streamproc.domain.program import Program, program_from_dict
 from streamproc.domain.receipt import Profile
-from streamproc.engine.processor import Outcome, Processor
+from streamproc.engine.processor import Outcome, Processor, make_processor
 from streamproc.engine.reference import ReferenceEngine
-from streamproc.engine.selection import load_fast_engine, make_processor
+from streamproc.engine.selection import load_fast_engine
 from streamproc.engine.stateformat import encode_state
 from streamproc.state.memory import MemoryState
 

@@ -8,7 +8,7 @@ tier, returns, and the output records of section 6.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from streamproc.domain.deadletter import raw_fields
 from streamproc.domain.program import Program
@@ -318,3 +318,14 @@ class _Events:
               "customer_id": self.r.customer_id, "ts": self.r.ts}
         ev.update(fields)
         self.sink.append(ev)
+
+
+def make_processor(program: Program, engine: SaleEngine) -> Processor:
+    """The processor for `engine`: the compiled `FastProcessor` (`_fastcalc`) for the compiled
+    engine, this readable `Processor` for any other (the reference). Both give identical
+    outcomes and state (tests/unit/engine/test_processor_stream.py)."""
+    if engine.name == "compiled":
+        from streamproc.engine.selection import load_fastcalc
+
+        return cast(Processor, load_fastcalc().FastProcessor(program, engine))
+    return Processor(program, engine)

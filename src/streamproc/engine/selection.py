@@ -28,12 +28,11 @@ from streamproc.errors import StreamprocError
 
 if TYPE_CHECKING:
     from streamproc._fastcalc import FastEngine
-    from streamproc.engine.processor import Processor
 
 __all__ = [
     "DECODER_NAMES", "ENGINE_NAMES", "CompiledEngineMissing", "Decoder", "ObjValidator",
     "SaleEngine", "compiled_engine_status", "load_fast_engine", "load_fastcalc", "make_decoder",
-    "make_engine", "make_processor", "make_validator",
+    "make_engine", "make_validator",
 ]
 
 ENGINE_NAMES = ("compiled", "reference")
@@ -101,14 +100,3 @@ def make_validator(name: str = "compiled") -> ObjValidator:
     if name == "reference":
         return _receipt.receipt_from_obj
     raise ValueError(f"unknown decoder {name!r} (one of: {', '.join(DECODER_NAMES)})")
-
-
-def make_processor(program: Program, engine: SaleEngine) -> Processor:
-    """The processor for `engine`: the compiled `FastProcessor` (`_fastcalc`) for the compiled
-    engine, the readable `Processor` for any other (the reference). Both give identical
-    outcomes and state (tests/unit/engine/test_processor_stream.py)."""
-    from streamproc.engine.processor import Processor
-
-    if engine.name == "compiled":
-        return cast("Processor", load_fastcalc().FastProcessor(program, engine))
-    return Processor(program, engine)

@@ -21,8 +21,7 @@ from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject, parse_profile
 from streamproc.engine import timers
 from streamproc.engine.model import CustomerState
-from streamproc.engine.processor import REJECTED, Outcome, SaleEngine
-from streamproc.engine.selection import make_processor
+from streamproc.engine.processor import REJECTED, Outcome, SaleEngine, make_processor
 from streamproc.replay.report import RunReport
 from streamproc.state.memory import MemoryState
 

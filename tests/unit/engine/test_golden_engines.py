@@ -14,7 +14,8 @@ import pytest
 from streamproc.domain.program import load_program
 from streamproc.domain.receipt import parse_profile
 from streamproc.engine import selection
-from streamproc.engine.selection import make_engine, make_processor
+from streamproc.engine.processor import make_processor
+from streamproc.engine.selection import make_engine
 from streamproc.state.memory import MemoryState
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"

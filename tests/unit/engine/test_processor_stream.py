@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from test_engine_differential import SETTINGS, profiles, programs, streams
 
 from streamproc.domain.program import ProgramError, program_from_dict
-from streamproc.engine.processor import Processor
+from streamproc.engine.processor import Processor, make_processor
 from streamproc.engine.reference import ReferenceEngine
-from streamproc.engine.selection import load_fast_engine, make_processor
+from streamproc.engine.selection import load_fast_engine
 from streamproc.engine.stateformat import encode_state
 from streamproc.replay.in_memory import Replay, Sinks
 from streamproc.state.memory import MemoryState
