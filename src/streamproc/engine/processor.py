@@ -322,10 +322,13 @@ class _Events:
 
 def make_processor(program: Program, engine: SaleEngine) -> Processor:
     """The processor for `engine`: the compiled `FastProcessor` (`_fastcalc`) for the compiled
-    engine, this readable `Processor` for any other (the reference). Both give identical
-    outcomes and state (tests/unit/engine/test_processor_stream.py)."""
+    engine, this readable `Processor` for any other (the reference, or a wrapper around an
+    engine). Both give identical outcomes and state (tests/unit/engine/test_processor_stream.py).
+    """
     if engine.name == "compiled":
         from streamproc.engine.selection import load_fastcalc
 
-        return cast(Processor, load_fastcalc().FastProcessor(program, engine))
+        mod = load_fastcalc()
+        if isinstance(engine, mod.FastEngine):
+            return cast(Processor, mod.FastProcessor(program, engine))
     return Processor(program, engine)

@@ -35,7 +35,7 @@ from streamproc.domain.receipt import (
     parse_profile,
 )
 from streamproc.engine import timers
-from streamproc.engine.processor import APPLIED, REJECTED, Outcome, Processor, SaleEngine
+from streamproc.engine.processor import APPLIED, REJECTED, Outcome, SaleEngine, make_processor
 from streamproc.state.redis.erase import erase_profiles
 from streamproc.state.redis.retry import is_transient
 from streamproc.state.redis.store import GRANTED, REFUSED, BatchView, Conflict, RedisStore
@@ -164,7 +164,7 @@ class BatchProcessor:
                  fences: Callable[[], dict[int, str] | None] = lambda: None,
                  on_wait: Callable[[bool], None] = lambda _: None) -> None:
         self.program = program
-        self.processor = Processor(program, engine)
+        self.processor = make_processor(program, engine)  # FastProcessor when compiled
         self.store = store
         self.max_conflicts = max_conflicts
         self.max_retry_seconds = max_retry_seconds
