@@ -103,16 +103,16 @@ def make_topics(kafka_bootstrap: str) -> Callable[..., str]:
 @pytest.fixture(scope="session")
 def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     """One broker per session with a SASL_SSL listener (SCRAM-SHA-512, a keytool keystore)
-    and ACLs enforced; users `admin` (super user) and `streamproc` (the KafkaUser manifest's
-    ACLs). Passwords in `broker.passwords`."""
+    and ACLs enforced; users `admin` (super user) and `streamproc-worker` (the KafkaUser
+    manifest's name and ACLs). Passwords in `broker.passwords`."""
     from secure_support import apply_strimzi_acls, password
 
-    passwords = {"admin": password(), "streamproc": password()}
+    passwords = {"admin": password(), "streamproc-worker": password()}
     broker = KafkaBroker(tmp_path_factory.mktemp("kafka-secure"), scram_users=passwords)
     broker.passwords = passwords  # type: ignore[attr-defined]
     try:
         broker.start(timeout=120)
-        apply_strimzi_acls(broker.internal_bootstrap, "streamproc-worker", "streamproc")
+        apply_strimzi_acls(broker.internal_bootstrap, "streamproc-worker", "streamproc-worker")
         yield broker
     finally:
         broker.stop()

@@ -46,7 +46,7 @@ def _flush(server: RedisServer) -> None:
 
 def _secure_env(tmp: Path, kafka: KafkaBroker, rds: RedisServer,
                 kafka_password: str | None = None, redis_password: str | None = None) -> dict:
-    kp = kafka.passwords["streamproc"] if kafka_password is None else kafka_password  # type: ignore[attr-defined]
+    kp = kafka.passwords["streamproc-worker"] if kafka_password is None else kafka_password  # type: ignore[attr-defined]
     rp = rds.passwords["streamproc"] if redis_password is None else redis_password  # type: ignore[attr-defined]
     return {
         "STREAMPROC_PROGRAM": PROGRAM, "STREAMPROC_PARTITIONS": "2",
@@ -54,7 +54,7 @@ def _secure_env(tmp: Path, kafka: KafkaBroker, rds: RedisServer,
         "STREAMPROC_KAFKA": kafka.bootstrap,
         "STREAMPROC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
         "STREAMPROC_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-        "STREAMPROC_KAFKA_SASL_USERNAME": "streamproc",
+        "STREAMPROC_KAFKA_SASL_USERNAME": "streamproc-worker",
         "STREAMPROC_KAFKA_SASL_PASSWORD_FILE": _secret_file(tmp, "kafka-password", kp),
         "STREAMPROC_KAFKA_SSL_CAFILE": str(kafka.cafile),
         "STREAMPROC_REDIS": rds.url,
@@ -157,7 +157,7 @@ def test_wrong_passwords_and_untrusted_certificates_are_one_line(tmp_path, secur
     env["STREAMPROC_STATE_DIR"] = str(tmp_path / "state")
     line = _one_line_failure(_run(["worker"], env, tmp_path), wrong,
                              *_secrets(secure_kafka, secure_redis))
-    assert "refused the login of 'streamproc'" in line and "SaslAuthenticationFailed" in line
+    assert "refused the login of 'streamproc-worker'" in line and "SaslAuthenticationFailed" in line
 
     env = _secure_env(tmp_path, secure_kafka, secure_redis, redis_password=wrong)
     env["STREAMPROC_STATE_DIR"] = str(tmp_path / "state")
