@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streamproc.tools.devstack import KafkaBroker, RedisServer, create_topics
+from streamproc.tools.devstack import KafkaBroker, RedisClusterStack, RedisServer, create_topics
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 
@@ -57,6 +57,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def redis_url(redis_server: RedisServer) -> str:
     """`redis://127.0.0.1:PORT/0` of the session's redis-server."""
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterStack]:
+    """A 3-master Redis Cluster (no replicas) for the whole session; `.url` is one node's."""
+    cluster = RedisClusterStack(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -49,7 +49,9 @@ class WorkerSettings:
     engine: str = "compiled"
     consumer: str = "direct"  # receipts via aiokafka getmany ("direct") or a faust agent
     timer_interval_s: float = 1.0
-    output_ttl_s: int = 86_400
+    # answers kept for redelivery are dropped once their offsets commit; this TTL only
+    # bounds what a crash leaves behind: at least the receipts topic's retention (7 days)
+    output_ttl_s: int = 604_800
     # the largest record the output topics take (their max.message.bytes; the broker's default
     # is 1048588): a result that would not fit goes to the dead-letter topic as `too_large`
     max_record_bytes: int = 1_000_000

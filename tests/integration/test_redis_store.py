@@ -168,3 +168,73 @@ async def test_timer_events_stay_in_the_outbox_until_kafka_has_them(redis_url, r
         assert (await fire_timers(store, program, now, [0])).records == []
     finally:
         await store.close()
+
+
+def _return(rid: str, cid: str, sale: str, day: int) -> bytes:
+    return orjson.dumps({"receipt_id": rid, "customer_id": cid, "kind": "return",
+                         "original_receipt_id": sale, "ts": f"2026-05-{day:02d}T13:00:00Z",
+                         "lines": [{"line_no": 1, "sku": "A", "category": "food", "qty": 1,
+                                    "unit_price": 5000}]})
+
+
+async def test_redelivery_after_a_day_is_the_first_answer_not_a_duplicate(redis_url,
+                                                                          redis_client):
+    """Answers are kept by origin until the offsets commit (a week at most, for what a crash
+    leaves): a worker down for more than a day still answers a redelivery as the first time,
+    events included, and the answers go once the offsets are committed."""
+    program = program_from_dict(PROGRAM)
+    store = RedisStore(redis_url, program, prefix="rd1")
+    bp = BatchProcessor(program, make_engine(program), store)
+    try:
+        first = await bp.process(_msgs([_sale("R1", "C1")]))
+        key = store.keys.output(0, "receipts/0/0")
+        assert redis_client.pttl(key) > 2 * 86_400_000, "kept past a day"
+        again = await bp.process(_msgs([_sale("R1", "C1")]))
+        assert again.results == first.results and again.events == first.events
+        assert orjson.loads(again.results[0][1])["status"] == "applied"
+        assert again.outcomes[0].redelivered
+        await store.drop_outputs(first.kept)  # committed: no redelivery will ask again
+        assert redis_client.exists(key) == 0
+    finally:
+        await store.close()
+
+
+async def test_a_return_rejected_before_its_sale_stays_rejected_when_redelivered(
+        redis_url, redis_client):
+    program = program_from_dict(PROGRAM)
+    store = RedisStore(redis_url, program, prefix="rd2")
+    bp = BatchProcessor(program, make_engine(program), store)
+    try:
+        early = _msgs([_return("T1", "C1", "S1", 3)])  # its sale has not arrived yet
+        first = await bp.process(early)
+        assert [orjson.loads(v)["reason"] for _, v in first.dlq] == ["unknown_original_receipt"]
+        await bp.process(_msgs([_sale("S1", "C1", 2)], start=1))
+        state = redis_client.hgetall("rd2:c:{0}:C1")
+        again = await bp.process(early)  # the return redelivered, the sale now known
+        assert again.dlq == first.dlq and again.results == [], "still the first answer"
+        assert redis_client.hgetall("rd2:c:{0}:C1") == state, "nothing applied"
+    finally:
+        await store.close()
+
+
+async def test_a_reused_receipt_id_does_not_make_its_first_occurrence_apply_again(
+        redis_url, redis_client):
+    """R1 again more than the return window later is a new receipt (applied); redelivering
+    the first R1 gives its first answer and counts nothing twice."""
+    program = program_from_dict(PROGRAM)
+    store = RedisStore(redis_url, program, prefix="rd3")
+    bp = BatchProcessor(program, make_engine(program), store)
+    later = orjson.dumps({**orjson.loads(_sale("R1", "C1")), "ts": "2026-09-01T12:00:00Z"})
+    try:
+        first = await bp.process(_msgs([_sale("R1", "C1")]))
+        reuse = await bp.process(_msgs([later], start=1))
+        assert orjson.loads(reuse.results[0][1])["status"] == "applied"
+        sales = await store.load([(0, parse_receipt(later))])
+        assert sales.customers["C1"].sales == 2
+        again = await bp.process(_msgs([_sale("R1", "C1")]))
+        assert again.results == first.results and again.events == first.events
+        after = await store.load([(0, parse_receipt(later))])
+        assert after.customers["C1"].sales == 2 and \
+            after.customers["C1"].balance() == sales.customers["C1"].balance()
+    finally:
+        await store.close()

@@ -68,7 +68,8 @@ def _who(result: dict) -> str:
     return result.get("customer_id") or result["receipt_id"]
 
 
-def _compare(stream_results, stream_dlq, oracle, contested, redis_url, prefix, n_in):
+def _compare(stream_results, stream_dlq, oracle, contested, redis_url, prefix, n_in,
+             cluster: bool = False):
     results, rejects, state = oracle
     want: dict[str, set[bytes]] = {}
     for r in results:
@@ -99,7 +100,7 @@ def _compare(stream_results, stream_dlq, oracle, contested, redis_url, prefix, n
     for cid, st in state.customers.items():
         if cid in contested:
             continue
-        red = read_customer(redis_url, cid, prefix)
+        red = read_customer(redis_url, cid, prefix, cluster=cluster)
         assert red is not None, f"customer {cid} missing in Redis"
         assert (red.balance(), red.debt, red.spend, red.sales) == \
             (st.balance(), st.debt, st.spend, st.sales), f"customer {cid}"
@@ -116,8 +117,9 @@ def _applied(redis_url: str, prefix: str) -> int:
         client.close()
 
 
-def _wait_profiles(redis_url: str, prefix: str, n: int, workers, timeout: float = 120) -> None:
-    client = redis.Redis.from_url(redis_url)
+def _wait_profiles(redis_url: str, prefix: str, n: int, workers, timeout: float = 120,
+                   cluster: bool = False) -> None:
+    client = redis.RedisCluster.from_url(redis_url) if cluster else redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + timeout
     try:
         while sum(1 for _ in client.scan_iter(f"{prefix}:p:*", count=1000)) < n:

@@ -34,6 +34,7 @@ from streamproc.domain.receipt import (
     Reject,
     parse_profile,
 )
+from streamproc.domain.result import AppliedResult, decode_result
 from streamproc.engine import timers
 from streamproc.engine.processor import APPLIED, REJECTED, Outcome, SaleEngine, make_processor
 from streamproc.state.redis.erase import erase_profiles
@@ -103,6 +104,7 @@ class BatchOutput:
     redis_seconds: float = 0.0
     timer_events: list[tuple[bytes, bytes]] = field(default_factory=list)
     fenced: set[int] = field(default_factory=set)  # partitions another worker owns now
+    kept: dict[int, list[str]] = field(default_factory=dict)  # answers stored, by partition
 
 
 class _BatchTimers:
@@ -202,7 +204,8 @@ class BatchProcessor:
         if receipts:
             while True:
                 try:
-                    _, outcomes, _ = await self._compute(parsed, parts, out, {}, timers=False)
+                    _, outcomes, _ = await self._compute(parsed, parts, out, {}, timers=False,
+                                                         answers=False)
                     break
                 except _MessageFailed as failed:
                     receipts = self._exclude(parsed, failed)
@@ -236,10 +239,13 @@ class BatchProcessor:
         return [r for _, r, _ in parsed if r is not None]
 
     async def _compute(self, parsed, parts: list[int], out: BatchOutput,
-                       claims: dict[tuple[str, str], tuple[str, int]], timers: bool = True):
+                       claims: dict[tuple[str, str], tuple[str, int]], timers: bool = True,
+                       answers: bool = True):
         """Load the state the batch touches and compute every message on it (no write),
-        knowing the claims answered so far."""
-        items = [(p, r) for p, (_, r, _) in zip(parts, parsed, strict=True) if r is not None]
+        knowing the claims answered so far. With `answers`, a message answered before (a
+        redelivery) gets its stored answer, and every new answer is kept by origin."""
+        items = [(p, r, m.origin) if answers else (p, r)
+                 for p, (m, r, _) in zip(parts, parsed, strict=True) if r is not None]
         t0 = time.perf_counter()
         view = await self.store.load(items)
         out.redis_seconds += time.perf_counter() - t0
@@ -252,6 +258,10 @@ class BatchProcessor:
         for i, (m, r, rej) in enumerate(parsed):
             if r is None:
                 outcomes.append(self.processor.rejected(rej, m.value))
+                continue
+            stored = view.output_for(m.origin) if answers else None
+            if stored is not None:  # redelivered: the first answer, whatever happened since
+                outcomes.append(_stored_outcome(r, stored))
                 continue
             try:
                 view.at(r.receipt_id, parts[i])
@@ -266,6 +276,8 @@ class BatchProcessor:
                 raise _MessageFailed(i, message_failure("compute", exc, m.origin,
                                                         self.metrics)) from None
             outcomes.append(o)
+            if answers and self.store.keep_outputs:
+                view.keep_answer(parts[i], m.origin, _answer(o))
             if timers_in_batch is not None:
                 timers_in_batch.after(o, view, self.metrics)
         return view, outcomes, timers_in_batch
@@ -290,6 +302,9 @@ class BatchProcessor:
                         self.metrics.count_claim_conflict()
                     continue
                 out.fenced = await self.store.commit(view, self.fences())
+                for origin, (p, _) in view.new_outputs.items():
+                    if p not in out.fenced:  # dropped once their offsets are committed
+                        out.kept.setdefault(p, []).append(origin)
                 out.redis_seconds += time.perf_counter() - t0
                 if timers_in_batch is not None:
                     self.replay_clock = timers_in_batch.clock
@@ -354,6 +369,26 @@ class BatchProcessor:
             if o.status == APPLIED:
                 for ev in o.events:
                     out.events.append((key, dumps(ev)))
+
+
+_RESULT, _REJECT = b"R", b"J"
+
+
+def _answer(o: Outcome) -> bytes:
+    """What a message was answered, as stored for a redelivery: a result or a reject."""
+    if o.status == REJECTED:
+        return _REJECT + orjson.dumps(o.reject)
+    return _RESULT + o.result_json()
+
+
+def _stored_outcome(r: Receipt, stored: bytes) -> Outcome:
+    """The outcome of a redelivered message, from its stored answer (byte-identical)."""
+    if stored[:1] == _REJECT:
+        return Outcome(REJECTED, reject=orjson.loads(stored[1:]), receipt=r, redelivered=True)
+    raw = stored[1:]
+    result = decode_result(raw)
+    events = result.events if isinstance(result, AppliedResult) else []
+    return Outcome(result.status, result, events, receipt=r, redelivered=True, encoded=raw)
 
 
 def dead_letter(reject: dict[str, Any], m: InMessage,

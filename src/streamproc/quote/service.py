@@ -17,9 +17,12 @@ import redis.exceptions as rexc
 from streamproc.domain.program import Program
 from streamproc.engine.processor import REJECTED, SaleEngine
 from streamproc.processing.batch import BatchProcessor, InMessage
-from streamproc.state.redis.retry import TRANSIENT_TYPES as TRANSIENT_REDIS
+from streamproc.state.redis.retry import TRANSIENT_TYPES
 from streamproc.state.redis.store import RedisStore
 
+# what a quote answers 503 for: a Redis that is slow, gone or failing
+_UNAVAILABLE: tuple[type[BaseException], ...] = (TimeoutError, rexc.RedisError,
+                                                 *TRANSIENT_TYPES)
 QUOTE_TOPIC = "quote"  # a quote's origin never equals a stream message's: no redelivery path
 
 
@@ -53,7 +56,7 @@ class QuoteService:
         try:
             async with asyncio.timeout(self.timeout_s):
                 out = await self.batch.preview([msg])
-        except (TimeoutError, rexc.RedisError, *TRANSIENT_REDIS) as exc:
+        except _UNAVAILABLE as exc:
             raise Unavailable(exc.__class__.__name__) from exc
         (o,) = out.outcomes
         if o.status == REJECTED:
@@ -67,7 +70,7 @@ class QuoteService:
         try:
             async with asyncio.timeout(timeout_s):
                 return await self.store.ping()
-        except (TimeoutError, rexc.RedisError, *TRANSIENT_REDIS):
+        except _UNAVAILABLE:
             return False
 
     async def close(self) -> None:

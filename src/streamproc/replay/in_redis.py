@@ -33,7 +33,8 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine,
     store = RedisStore(access.url, program, record_ttl=False, connection=access.client_kwargs(),
                        partitions=getattr(args, "partitions", 6),
                        partitioner=getattr(args, "partitioner", "murmur2"),
-                       cluster=getattr(args, "redis_cluster", False))
+                       cluster=getattr(args, "redis_cluster", False),
+                       keep_outputs=False)  # a file has no redelivery
     await store.ping()  # a refused login is one line now, not a minute of retries
     await store.write_layout()
     # a command, not a worker: it gives up on a Redis that stays away for a minute

@@ -81,6 +81,7 @@ class Worker:
                                 partitioner=settings.partitioner,
                                 cluster=settings.redis_cluster)
         self.redis_ok = False  # readiness follows Redis: false while calls wait for it
+        self.kept: dict[int, list[str]] = {}  # answers stored since the last offset commit
         self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics,
                                       max_record_bytes=settings.max_record_bytes,
                                       fences=self._fences, on_wait=self._redis_waiting)
@@ -189,7 +190,8 @@ class Worker:
                 self.loop = ReceiptsLoop(
                     s.kafka, s.receipts_topic, s.group, s.batch_size, s.batch_wait_ms,
                     self.apply_batch, self.forget_partitions, kafka_client_kwargs(s),
-                    on_assigned=self.take_partitions, before_commit=self.durable)
+                    on_assigned=self.take_partitions, before_commit=self.durable,
+                    after_commit=self.drop_answers)
                 self.loop_task = asyncio.create_task(self._guarded(self.loop.run))
             log.info("streamproc worker %s: engine %s, metrics on %s, state in %s",
                      __version__, self.engine.name, s.metrics_addr, s.state_dir)
@@ -228,6 +230,11 @@ class Worker:
         token = await self._redis(self.store.take_partitions, parts, generation, member,
                                   what="fence")
         return {p: token for p in parts}
+
+    async def drop_answers(self) -> None:
+        """Offsets committed: the answers kept for redelivering those messages can go."""
+        kept, self.kept = self.kept, {}
+        await self._redis(self.store.drop_outputs, kept, what="outputs")
 
     async def durable(self) -> None:
         """Before offsets commit: Redis has the writes as durably as configured."""
@@ -305,6 +312,8 @@ class Worker:
         gap = t0 - self.last_batch_end
         out = await self.batcher.process(msgs)
         self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
+        for p, origins in out.kept.items():
+            self.kept.setdefault(p, []).extend(origins)
         if out.fenced:
             self.metrics.count_fenced(len(out.fenced))
             log.warning("partitions %s belong to another worker now: their writes were "

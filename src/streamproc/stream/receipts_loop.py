@@ -71,7 +71,8 @@ class ReceiptsLoop:
                  commit_interval_s: float = 1.0,
                  on_assigned: Callable[[list[int], int, str, int],
                                        Awaitable[dict[int, str]]] = _no_fences,
-                 before_commit: Callable[[], Awaitable[Any]] | None = None) -> None:
+                 before_commit: Callable[[], Awaitable[Any]] | None = None,
+                 after_commit: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.topic = topic
         self.batch_size = batch_size
         self.wait_ms = wait_ms
@@ -79,6 +80,7 @@ class ReceiptsLoop:
         self.on_revoked = on_revoked
         self.on_assigned = on_assigned
         self.before_commit = before_commit
+        self.after_commit = after_commit
         self.fences: dict[int, str] = {}  # partition -> this member's fence token
         self.lock = asyncio.Lock()
         self.stopping = False
@@ -165,6 +167,8 @@ class ReceiptsLoop:
             await self.consumer.commit({tp: OffsetAndMetadata(off, "")
                                         for tp, off in self.offsets.items()})
             self.offsets.clear()
+            if self.after_commit is not None:
+                await self.after_commit()  # e.g. answers kept for redelivery can go
         self.last_commit = time.monotonic()
 
     def owned_partitions(self) -> list[int]:

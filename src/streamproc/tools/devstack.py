@@ -348,10 +348,12 @@ class RedisServer(_Proc):
         port: int | None = None,
         appendonly: bool = False,
         acl_users: Mapping[str, tuple[str, str]] | None = None,
+        extra_args: Iterable[str] = (),
     ) -> None:
         super().__init__(run_dir, port)
         self.appendonly = appendonly
         self.acl_users = dict(acl_users or {})
+        self.extra_args = list(extra_args)  # e.g. --appendfsync everysec, --cluster-enabled
         self.cert: Any = None
 
     @property
@@ -392,7 +394,7 @@ class RedisServer(_Proc):
             cmd += [str(conf)]
         else:
             cmd += ["--port", str(self.port), "--bind", "127.0.0.1"]
-        cmd += ["--appendonly", aof, "--dir", str(self.run_dir), "--save", ""]
+        cmd += ["--appendonly", aof, "--dir", str(self.run_dir), "--save", "", *self.extra_args]
         self._spawn(cmd, detach)
         self._wait_ready(timeout, t0)
         return self
@@ -407,6 +409,50 @@ class RedisServer(_Proc):
                     raw, server_hostname="127.0.0.1")
             s.sendall(b"PING\r\n")
             return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+
+
+class RedisClusterStack:
+    """A Redis Cluster of `masters` primaries (no replicas) from the same `redis-server`
+    binary: each node started with cluster mode on, then the slots split between them by
+    `redis-cli --cluster create`. Any node's URL reaches the cluster."""
+
+    def __init__(self, run_dir: str | os.PathLike[str], masters: int = 3) -> None:
+        self.run_dir = Path(run_dir).resolve()
+        # the bus port given, not the default port + 10000 (free ports run past 55535)
+        self.nodes = [RedisServer(self.run_dir / f"node{i}", extra_args=[
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", "5000", "--cluster-port", str(free_port())])
+            for i in range(masters)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self, timeout: float = 30.0) -> RedisClusterStack:
+        for n in self.nodes:
+            n.start()
+        cli = shutil.which("redis-cli") or "redis-cli"
+        addrs = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        r = subprocess.run([cli, "--cluster", "create", *addrs, "--cluster-replicas", "0",
+                            "--cluster-yes"], capture_output=True, text=True, timeout=timeout)
+        if r.returncode:
+            raise StackError(f"redis-cli --cluster create failed:\n{r.stdout}{r.stderr}")
+        deadline = time.monotonic() + timeout
+        while not all(self._ok(n.port, cli) for n in self.nodes):
+            if time.monotonic() > deadline:
+                raise StackError("the Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.1)  # the nodes gossip the new slot map
+        return self
+
+    @staticmethod
+    def _ok(port: int, cli: str) -> bool:
+        r = subprocess.run([cli, "-p", str(port), "cluster", "info"], capture_output=True,
+                           text=True, timeout=5)
+        return "cluster_state:ok" in r.stdout
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()
 
 
 async def acreate_topics(

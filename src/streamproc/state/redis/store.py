@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any, cast
 
@@ -91,6 +91,9 @@ class BatchView:
         self.profiles: dict[str, Profile | None] = {}
         self.receipts: dict[str, ReceiptRecord | None] = {}
         self.receipt_raw: dict[str, bytes] = {}
+        # outputs by origin (topic/partition/offset): what each message was answered, kept
+        # until its offset is committed, so a redelivery gives the first answer whatever
+        # happened since (docs/state-model.md)
         self.outputs: dict[str, bytes | None] = {}
         self.budgets: dict[str, int] = {}
         self.coupons: dict[str, str | None] = {}
@@ -100,7 +103,7 @@ class BatchView:
         self.current_part: int = 0
         self.dirty_customers: set[str] = set()
         self.dirty_receipts: set[str] = set()
-        self.new_outputs: dict[str, bytes] = {}
+        self.new_outputs: dict[str, tuple[int, bytes]] = {}  # origin -> (partition, output)
         self.loaded_points: dict[str, int] = {}
         self.outbox: dict[int, list[tuple[str, bytes]]] = {}
 
@@ -180,11 +183,19 @@ class BatchView:
 
     # redelivery -------------------------------------------------------------------
     def stored_output(self, receipt_id: str) -> bytes | None:
-        """A receipt's result JSON as stored when it was applied."""
-        return self.outputs.get(receipt_id)
+        """Not by receipt id: outputs are kept by origin (`output_for`), answered before the
+        processor runs."""
+        return None
 
     def keep_output(self, receipt_id: str, outcome: KeptOutput) -> None:
-        self.new_outputs[receipt_id] = outcome.result_json()
+        pass  # kept by origin, for every answer (`keep_answer`)
+
+    def output_for(self, origin: str) -> bytes | None:
+        """The answer stored for this message when it was first processed, if any."""
+        return self.outputs.get(origin)
+
+    def keep_answer(self, partition: int, origin: str, output: bytes) -> None:
+        self.new_outputs[origin] = (partition, output)
 
     # timers -------------------------------------------------------------------------
     def keep_timer_events(self, p: int, records: list[tuple[str, bytes]]) -> None:
@@ -196,13 +207,16 @@ class RedisStore:
     """Loads and commits batches, partition by partition, against Redis or Redis Cluster."""
 
     def __init__(self, url: str, program: Program, prefix: str = "sp",
-                 output_ttl_s: int = 86_400, record_ttl: bool = True, partitions: int = 6,
+                 output_ttl_s: int = 604_800, record_ttl: bool = True, partitions: int = 6,
                  partitioner: str = "murmur2", cluster: bool = False,
-                 client: Any = None, connection: Mapping[str, Any] | None = None) -> None:
+                 client: Any = None, connection: Mapping[str, Any] | None = None,
+                 keep_outputs: bool = True) -> None:
         self.url = url
         self.program = program
         self.keys = Keys(prefix)
         self.output_ttl_ms = output_ttl_s * 1000
+        # answers kept per origin for redeliveries (a stream); a file replay has none
+        self.keep_outputs = keep_outputs
         # receipt records must outlive the return window (in wall time, with a margin)
         self.record_ttl_ms = (program.return_window_days + 7) * 86_400_000 if record_ttl else 0
         self.placement = Placement(partitions, partitioner)
@@ -252,29 +266,35 @@ class RedisStore:
             self.layout_known = True
 
     # load -----------------------------------------------------------------------------
-    async def load(self, items: list[tuple[int, Receipt]]) -> BatchView:
+    async def load(self, items: Sequence[tuple[Any, ...]]) -> BatchView:
         """Everything the batch's receipts can touch: one call per partition, one for the
-        shared budgets and codes, all at once."""
+        shared budgets and codes, all at once. With an origin per receipt, the answers stored
+        for those messages too (a redelivery)."""
         view = BatchView(self.program)
         by_part: dict[int, list[Receipt]] = {}
-        for p, r in items:
-            by_part.setdefault(p, []).append(r)
-        codes = list(dict.fromkeys(c for _, r in items for c in r.coupons
+        origins: dict[int, list[str]] = {}
+        for it in items:
+            by_part.setdefault(it[0], []).append(it[1])
+            if len(it) > 2 and self.keep_outputs:
+                origins.setdefault(it[0], []).append(it[2])
+        codes = list(dict.fromkeys(c for it in items for c in it[1].coupons
                                    if c in self.single_use))
-        calls = [self._load_partition(view, p, rs) for p, rs in by_part.items()]
+        calls = [self._load_partition(view, p, rs, origins.get(p, []))
+                 for p, rs in by_part.items()]
         if self.budgeted or codes:
             calls.append(self._load_globals(view, codes))
         await asyncio.gather(*calls)
         return view
 
-    async def _load_partition(self, view: BatchView, p: int, receipts: list[Receipt]) -> None:
+    async def _load_partition(self, view: BatchView, p: int, receipts: list[Receipt],
+                              own: list[str]) -> None:
         cids = list(dict.fromkeys(r.customer_id for r in receipts if r.customer_id))
-        own = list(dict.fromkeys(r.receipt_id for r in receipts))
         rids = list(dict.fromkeys(
-            own + [r.original_receipt_id for r in receipts if r.original_receipt_id]))
+            [r.receipt_id for r in receipts]
+            + [r.original_receipt_id for r in receipts if r.original_receipt_id]))
         k = self.keys
         keys = [k.customer(p, c) for c in cids] + [k.profile(p, c) for c in cids] \
-            + [k.receipt(p, r) for r in rids] + [k.output(p, r) for r in own]
+            + [k.receipt(p, r) for r in rids] + [k.output(p, o) for o in own]
         res = await self.load_script(keys=keys, args=[len(cids), len(rids), len(own)])
         i = 0
         for cid in cids:
@@ -289,8 +309,8 @@ class RedisStore:
             view.rpart[rid] = p
             view.receipt_raw[rid] = raw or b""
             view.receipts[rid] = None if raw is None else decode_receipt(rid, raw)
-        for rid in own:
-            view.outputs[rid] = res[i]
+        for origin in own:
+            view.outputs[origin] = res[i]
             i += 1
 
     async def _load_globals(self, view: BatchView, codes: list[str]) -> None:
@@ -344,8 +364,8 @@ class RedisStore:
             part(view.part[cid])["c"].append(cid)
         for rid in view.dirty_receipts:
             part(view.rpart[rid])["r"].append(rid)
-        for rid in view.new_outputs:
-            part(view.rpart[rid])["o"].append(rid)
+        for origin, (p, _) in view.new_outputs.items():
+            part(p)["o"].append(origin)
         for p in view.outbox:
             part(p)
         results = await asyncio.gather(*[
@@ -390,9 +410,9 @@ class RedisStore:
             old_raw = view.receipt_raw.get(rid, b"")
             rs.append(hashlib.sha1(old_raw).hexdigest() if old_raw else "")
             blobs.append(orjson.dumps(view.receipts[rid].to_obj()))  # type: ignore[union-attr]
-        for rid in d["o"]:
-            keys.append(k.output(p, rid))
-            blobs.append(view.new_outputs[rid])
+        for origin in d["o"]:
+            keys.append(k.output(p, origin))
+            blobs.append(view.new_outputs[origin][1])
         header = {
             "tok": token, "nc": str(len(d["c"])), "nr": str(len(d["r"])),
             "no": str(len(d["o"])), "cv": cv, "rs": rs,
@@ -498,6 +518,16 @@ class RedisStore:
         for cid, (v, s) in zip(cids, res[:len(cids)], strict=True):
             view.adopt(p, cid, v, s)
         return view
+
+    async def drop_outputs(self, origins: dict[int, list[str]]) -> None:
+        """These messages' offsets are committed: no redelivery will ask for their answers."""
+        if not any(origins.values()):
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for p, os_ in origins.items():
+            for origin in os_:
+                pipe.unlink(self.keys.output(p, origin))
+        await pipe.execute()
 
     async def outbox(self, p: int) -> list[tuple[str, bytes]]:
         """Timer events written but not yet known to be in Kafka."""

@@ -1,7 +1,7 @@
 -- Read what one partition's share of a batch can touch, in one call on one slot.
 --
--- KEYS: customer hashes (nc), profiles (nc), receipt records (nr), outputs (no: the batch's own
---       receipts, the first `no` of the records).
+-- KEYS: customer hashes (nc), profiles (nc), receipt records (nr), outputs (no: the answers
+--       stored for the batch's messages, by origin).
 -- ARGV: nc, nr, no.
 -- Reply: {customers {v, s}..., profiles..., records..., outputs...}
 local nc, nr, no = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -23,6 +23,6 @@ for i = 1, nr do
 end
 for i = 1, no do
   n = n + 1
-  if records[i] then out[n] = redis.call('GET', KEYS[2 * nc + nr + i]) else out[n] = false end
+  out[n] = redis.call('GET', KEYS[2 * nc + nr + i])
 end
 return out
