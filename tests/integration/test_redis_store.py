@@ -238,3 +238,28 @@ async def test_a_reused_receipt_id_does_not_make_its_first_occurrence_apply_agai
             after.customers["C1"].balance() == sales.customers["C1"].balance()
     finally:
         await store.close()
+
+
+async def test_state_held_in_memory_is_read_once_and_dropped_when_it_moved(redis_url,
+                                                                          redis_client):
+    """With `cache_state`, a batch reads Redis only for customers it has not seen; a state
+    changed behind the worker's back (an erase) is found by the version guard, dropped, and
+    read again."""
+    program = program_from_dict(PROGRAM)
+    store = RedisStore(redis_url, program, prefix="mem", cache_state=True)
+    bp = BatchProcessor(program, make_engine(program), store)
+    try:
+        await bp.process(_msgs([_sale("R1", "C1")]))
+        assert store.cache is not None and "C1" in store.cache[0]
+        redis_client.hset("mem:c:{0}:C1", "s", b"not a state")  # were it read, it would fail
+        second = await bp.process(_msgs([_sale("R2", "C1", 2)], start=1))
+        assert orjson.loads(second.results[0][1])["status"] == "applied"
+        redis_client.delete("mem:c:{0}:C1")  # erased behind the worker's back
+        third = await bp.process(_msgs([_sale("R3", "C1", 3)], start=2))
+        assert third.conflicts == 1, "the guard saw the state had moved"
+        fresh = await store.load([(0, parse_receipt(_sale("R4", "C1", 4)))])
+        assert fresh.customers["C1"].sales == 1, "read again from Redis: a new customer"
+        store.forget([0])
+        assert 0 not in store.cache
+    finally:
+        await store.close()

@@ -79,7 +79,7 @@ class Worker:
                                 connection=access.client_kwargs(),
                                 partitions=settings.partitions,
                                 partitioner=settings.partitioner,
-                                cluster=settings.redis_cluster)
+                                cluster=settings.redis_cluster, cache_state=True)
         self.redis_ok = False  # readiness follows Redis: false while calls wait for it
         self.kept: dict[int, list[str]] = {}  # answers stored since the last offset commit
         self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics,
@@ -189,7 +189,7 @@ class Worker:
             if direct:
                 self.loop = ReceiptsLoop(
                     s.kafka, s.receipts_topic, s.group, s.batch_size, s.batch_wait_ms,
-                    self.apply_batch, self.forget_partitions, kafka_client_kwargs(s),
+                    self.apply_batch, self.revoked, kafka_client_kwargs(s),
                     on_assigned=self.take_partitions, before_commit=self.durable,
                     after_commit=self.drop_answers)
                 self.loop_task = asyncio.create_task(self._guarded(self.loop.run))
@@ -227,6 +227,8 @@ class Worker:
                             n, self.s.partitions, n)
             self.store.set_partitions(n)
             await self._redis(self.store.write_layout, what="layout")
+        # another worker may have owned them meanwhile: read their state afresh
+        self.store.forget(parts)
         token = await self._redis(self.store.take_partitions, parts, generation, member,
                                   what="fence")
         return {p: token for p in parts}
@@ -414,6 +416,11 @@ class Worker:
                 self.metrics.count_event(etype, n)
             await self.produce_patiently(BatchOutput(events=fired.records), "timer events")
             await self._redis(clear_timer_outbox, self.store, fired, what="timers")
+
+    def revoked(self, revoked: set[Any]) -> None:
+        """Receipts partitions gone to another worker: their state held in memory goes."""
+        self.store.forget(tp.partition for tp in revoked)
+        self.forget_partitions(revoked)
 
     def forget_partitions(self, revoked: set[Any]) -> None:
         for tp in revoked:  # another worker reports them now

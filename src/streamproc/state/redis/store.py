@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any, cast
 
@@ -106,6 +106,7 @@ class BatchView:
         self.new_outputs: dict[str, tuple[int, bytes]] = {}  # origin -> (partition, output)
         self.loaded_points: dict[str, int] = {}
         self.outbox: dict[int, list[tuple[str, bytes]]] = {}
+        self.written: dict[str, tuple[int, bytes]] = {}  # customer -> (version, blob) sent
 
     def adopt(self, p: int, cid: str, version: bytes | None, blob: bytes | None) -> None:
         """Take a customer as read from Redis (absent: a new customer, version 0)."""
@@ -210,13 +211,17 @@ class RedisStore:
                  output_ttl_s: int = 604_800, record_ttl: bool = True, partitions: int = 6,
                  partitioner: str = "murmur2", cluster: bool = False,
                  client: Any = None, connection: Mapping[str, Any] | None = None,
-                 keep_outputs: bool = True) -> None:
+                 keep_outputs: bool = True, cache_state: bool = False) -> None:
         self.url = url
         self.program = program
         self.keys = Keys(prefix)
         self.output_ttl_ms = output_ttl_s * 1000
         # answers kept per origin for redeliveries (a stream); a file replay has none
         self.keep_outputs = keep_outputs
+        # the state of the customers of the partitions this worker owns, as last written
+        # (version, blob): a batch reads Redis only for customers it has not seen; dropped
+        # when a partition is revoked, fenced or found moved (`forget`)
+        self.cache: dict[int, dict[str, tuple[int, bytes]]] | None = {} if cache_state else None
         # receipt records must outlive the return window (in wall time, with a margin)
         self.record_ttl_ms = (program.return_window_days + 7) * 86_400_000 if record_ttl else 0
         self.placement = Placement(partitions, partitioner)
@@ -240,6 +245,12 @@ class RedisStore:
         """The receipts topic's real partition count (known once the consumer has joined)."""
         if n != self.placement.partitions:
             self.placement = Placement(n, self.placement.kind)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop what is held in memory for these partitions (revoked, fenced, or moved)."""
+        if self.cache is not None:
+            for p in partitions:
+                self.cache.pop(p, None)
 
     def partition_of(self, key: str) -> int:
         """Where producers put this key (customer id, or receipt id when anonymous)."""
@@ -289,17 +300,24 @@ class RedisStore:
     async def _load_partition(self, view: BatchView, p: int, receipts: list[Receipt],
                               own: list[str]) -> None:
         cids = list(dict.fromkeys(r.customer_id for r in receipts if r.customer_id))
+        held = self.cache.get(p, {}) if self.cache is not None else {}
+        read = [c for c in cids if c not in held]  # customers not held in memory
         rids = list(dict.fromkeys(
             [r.receipt_id for r in receipts]
             + [r.original_receipt_id for r in receipts if r.original_receipt_id]))
         k = self.keys
-        keys = [k.customer(p, c) for c in cids] + [k.profile(p, c) for c in cids] \
+        keys = [k.customer(p, c) for c in read] + [k.profile(p, c) for c in cids] \
             + [k.receipt(p, r) for r in rids] + [k.output(p, o) for o in own]
-        res = await self.load_script(keys=keys, args=[len(cids), len(rids), len(own)])
+        res = await self.load_script(keys=keys,
+                                     args=[len(read), len(cids), len(rids), len(own)])
         i = 0
-        for cid in cids:
+        for cid in read:
             view.adopt(p, cid, *res[i])
             i += 1
+        for cid in cids:
+            if cid in held:
+                version, blob = held[cid]
+                view.adopt(p, cid, str(version).encode(), blob)
         for cid in cids:
             view.profiles[cid] = _profile_from(res[i], cid)
             i += 1
@@ -372,14 +390,24 @@ class RedisStore:
             self._commit_partition(view, p, d, (fences or {}).get(p, ""))
             for p, d in parts.items()])
         fenced = set()
+        moved = None
         for p, res in zip(parts, results, strict=True):
             if int(res[0]) == 1:
                 continue
             what = res[1].decode() if isinstance(res[1], bytes) else res[1]
+            self.forget([p])
             if what == "fence":
                 fenced.add(p)
                 continue
-            raise Conflict(f"{what} changed: {res[2]!r}")
+            moved = f"{what} changed: {res[2]!r}"
+        if moved is not None:
+            raise Conflict(moved)
+        if self.cache is not None:
+            for p, d in parts.items():
+                if p not in fenced:
+                    held = self.cache.setdefault(p, {})
+                    for cid in d["c"]:
+                        held[cid] = view.written[cid]
         for cid in view.dirty_customers:
             if view.part[cid] not in fenced:
                 view.loaded_version[cid] = view.customers[cid].version
@@ -399,7 +427,9 @@ class RedisStore:
             old = view.loaded_version.get(cid, 0)
             st.version = old + 1
             keys.append(k.customer(p, cid))
-            blobs.append(encode_state(st))
+            blob = encode_state(st)
+            view.written[cid] = (st.version, blob)
+            blobs.append(blob)
             cv.append([str(old), str(st.version)])
             due = timers.next_due(st, self.program)
             tm.append([cid, "" if due is None else str(due)])
@@ -513,8 +543,8 @@ class RedisStore:
         view = BatchView(self.program)
         view.current_part = p
         k = self.keys
-        res = await self.load_script(keys=[k.customer(p, c) for c in cids]
-                                     + [k.profile(p, c) for c in cids], args=[len(cids), 0, 0])
+        res = await self.load_script(keys=[k.customer(p, c) for c in cids],
+                                     args=[len(cids), 0, 0, 0])
         for cid, (v, s) in zip(cids, res[:len(cids)], strict=True):
             view.adopt(p, cid, v, s)
         return view

@@ -1,28 +1,24 @@
 -- Read what one partition's share of a batch can touch, in one call on one slot.
 --
--- KEYS: customer hashes (nc), profiles (nc), receipt records (nr), outputs (no: the answers
---       stored for the batch's messages, by origin).
--- ARGV: nc, nr, no.
+-- KEYS: customer hashes (nc: those the worker does not hold in memory), profiles (np: every
+--       customer of the batch), receipt records (nr), outputs (no: the answers stored for the
+--       batch's messages, by origin).
+-- ARGV: nc, np, nr, no.
 -- Reply: {customers {v, s}..., profiles..., records..., outputs...}
-local nc, nr, no = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local nc, np = tonumber(ARGV[1]), tonumber(ARGV[2])
+local nr, no = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 local n = 0
 for i = 1, nc do
   n = n + 1
   out[n] = redis.call('HMGET', KEYS[i], 'v', 's')
 end
-for i = 1, nc do
+for i = 1, np do
   n = n + 1
   out[n] = redis.call('GET', KEYS[nc + i])
 end
-local records = {}
-for i = 1, nr do
+for i = 1, nr + no do
   n = n + 1
-  records[i] = redis.call('GET', KEYS[2 * nc + i])
-  out[n] = records[i]
-end
-for i = 1, no do
-  n = n + 1
-  out[n] = redis.call('GET', KEYS[2 * nc + nr + i])
+  out[n] = redis.call('GET', KEYS[nc + np + i])
 end
 return out
