@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any, cast
 
@@ -237,6 +237,14 @@ class RedisStore:
         self.single_use = {code for c in program.campaigns if c.single_use
                            for code in c.coupon_codes}
 
+    async def _all(self, calls: Sequence[Awaitable[Any]]) -> list[Any]:
+        """Run independent calls at once on one Redis; one after another on Cluster, where
+        redis-py's asyncio client mishandles concurrent script calls on a new connection
+        (NoScriptError, then a connection used while closed)."""
+        if self.cluster:
+            return [await c for c in calls]
+        return list(await asyncio.gather(*calls))
+
     @property
     def partitions(self) -> int:
         return self.placement.partitions
@@ -294,7 +302,7 @@ class RedisStore:
                  for p, rs in by_part.items()]
         if self.budgeted or codes:
             calls.append(self._load_globals(view, codes))
-        await asyncio.gather(*calls)
+        await self._all(calls)
         return view
 
     async def _load_partition(self, view: BatchView, p: int, receipts: list[Receipt],
@@ -386,7 +394,7 @@ class RedisStore:
             part(p)["o"].append(origin)
         for p in view.outbox:
             part(p)
-        results = await asyncio.gather(*[
+        results = await self._all([
             self._commit_partition(view, p, d, (fences or {}).get(p, ""))
             for p, d in parts.items()])
         fenced = set()
@@ -462,7 +470,7 @@ class RedisStore:
                   "if cur then local g = tonumber(string.match(cur, '^(%d+) ')) "
                   "if g and g > tonumber(ARGV[2]) then return 0 end end "
                   "redis.call('SET', KEYS[1], ARGV[1]) return 1")
-        await asyncio.gather(*[self.client.eval(script, 1, self.keys.fence(p), token,
+        await self._all([self.client.eval(script, 1, self.keys.fence(p), token,
                                                 str(generation)) for p in partitions])
         return token
 
@@ -570,7 +578,7 @@ class RedisStore:
 
     async def liability(self) -> int:
         k = self.keys
-        vals = await asyncio.gather(*[self.client.get(k.liability(p))
+        vals = await self._all([self.client.get(k.liability(p))
                                       for p in range(self.partitions)])
         return sum(int(v or 0) for v in vals)
 
