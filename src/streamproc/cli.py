@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "loadgen",
     "stack",
     "quote_server",
+    "state",
 )
 
 

@@ -1,0 +1,106 @@
+"""Move a keyspace to the partition layout (docs/state-model.md), or to a new partition count.
+
+Keys of the old layout are tagged per customer or receipt (`sp:c:{C1}`, `sp:r:{R1}`) with one
+global timer index and liability counter; keys of the partition layout are tagged by partition
+(`sp:c:{3}:C1`). Each customer's keys go under the partition its receipts are on (the
+producers' partitioner over the topic's partition count), a receipt record under its
+customer's (anonymous: its own id's), timer entries into their partition's index, and the
+liability is counted again per partition from the states. Stored answers are dropped (they
+serve redeliveries; migrate a drained, committed topic). Budgets and codes (`{g}`) stay.
+
+Run it with the workers stopped, on a standalone Redis (RENAME keeps a key's TTL; the old
+layout could not run on a Cluster anyway).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from streamproc.state.partitioning import Placement
+from streamproc.state.redis.keys import Keys
+from streamproc.state.redis.store import decode_receipt, decode_state
+
+KINDS = ("c", "p", "r")
+
+
+def _parse(key: str, prefix: str) -> tuple[str, str | None, str] | None:
+    """(kind, partition or None for the old layout, id) of a per-customer/receipt key."""
+    pre = f"{prefix}:"
+    if not key.startswith(pre) or len(key) < len(pre) + 3 or key[len(pre) + 1:len(pre) + 3] != ":{":
+        return None
+    kind = key[len(pre)]
+    if kind not in (*KINDS, "o"):
+        return None
+    rest = key[len(pre) + 3:]
+    end = rest.find("}")
+    if end < 0:
+        return None
+    if end == len(rest) - 1:  # `sp:c:{C1}`: the old layout
+        return kind, None, rest[:end]
+    if rest[end + 1:end + 2] == ":" and rest[:end].isdigit():
+        return kind, rest[:end], rest[end + 2:]
+    return None
+
+
+def migrate(client: Any, prefix: str, place: Placement, dry_run: bool = False,
+            progress: Callable[[int], None] = lambda _: None) -> Counter[str]:
+    """Move every key where `place` says it belongs; return counts of what was done."""
+    k = Keys(prefix)
+    done: Counter[str] = Counter()
+    owner: dict[str, str] = {}  # receipt id -> the key its partition follows
+    moves: list[tuple[str, str]] = []
+    liability: Counter[int] = Counter()
+    for raw in client.scan_iter(match=f"{prefix}:*", count=2000):
+        key = raw.decode()
+        progress(1)
+        parsed = _parse(key, prefix)
+        if parsed is None:
+            continue
+        kind, _, ident = parsed
+        if kind == "o":
+            done["answers dropped"] += 1
+            if not dry_run:
+                client.unlink(key)
+            continue
+        if kind == "r":
+            blob = client.get(key)
+            if blob is None:
+                continue
+            rec = decode_receipt(ident, blob)
+            owner[ident] = rec.customer_id or ident
+        target = {"c": k.customer, "p": k.profile, "r": k.receipt}[kind]
+        p = place(owner[ident] if kind == "r" else ident)
+        if kind == "c":
+            s = client.hget(key, "s")
+            if s is not None:
+                liability[p] += sum(decode_state(ident, s).balance())
+        new = target(p, ident)
+        if new != key:
+            moves.append((key, new))
+    for old, new in moves:
+        done[f"moved {_parse(old, prefix)[0]}"] += 1  # type: ignore[index]
+        if not dry_run:
+            client.rename(old, new)
+    # timer entries: every index, old and new, into its member's partition
+    entries: dict[str, float] = {}
+    indexes = [f"{prefix}:g:{{g}}:timers"] + [
+        raw.decode() for raw in client.scan_iter(match=f"{prefix}:t:*", count=2000)]
+    for idx in indexes:
+        for member, score in client.zscan_iter(idx):
+            entries[member.decode()] = score
+    done["timer entries"] = len(entries)
+    if not dry_run:
+        for idx in indexes:
+            client.unlink(idx)
+        for cid, score in entries.items():
+            client.zadd(k.timers(place(cid)), {cid: score})
+        client.unlink(f"{prefix}:g:{{g}}:liability")
+        for raw in client.scan_iter(match=f"{prefix}:l:*", count=2000):
+            client.unlink(raw)
+        for p, points in liability.items():
+            client.set(k.liability(p), points)
+        client.hset(k.layout, mapping={"partitions": place.partitions,
+                                       "partitioner": place.kind})
+    return done
