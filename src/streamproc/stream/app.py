@@ -199,11 +199,11 @@ class Worker:
         return app
 
     def is_ready(self) -> bool:
-        """Redis answers (no call is waiting for it) and the receipts consumer is in its
-        group and polled lately."""
+        """Redis answers (no call is waiting for it), and the receipts consumer is in its
+        group, knows its group coordinator (Kafka is there) and polled lately."""
         if not (self.ready and self.redis_ok):
             return False
-        return self.loop is None or (self.loop.joined
+        return self.loop is None or (self.loop.joined and self.loop.kafka_ok()
                                      and time.monotonic() - self.loop.last_poll < 60)
 
     def _redis_waiting(self, waiting: bool) -> None:

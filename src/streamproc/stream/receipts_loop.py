@@ -171,6 +171,11 @@ class ReceiptsLoop:
                 await self.after_commit()  # e.g. answers kept for redelivery can go
         self.last_commit = time.monotonic()
 
+    def kafka_ok(self) -> bool:
+        """The group coordinator is known: aiokafka forgets it while the broker is away."""
+        coord = self.consumer._coordinator
+        return coord is not None and coord.coordinator_id is not None
+
     def owned_partitions(self) -> list[int]:
         """The receipts partitions this member owns (and holds fences for)."""
         return sorted(tp.partition for tp in self.assignment())
