@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -17,6 +18,21 @@ from streamproc.tools.loadgen import LoadgenConfig, generate_messages
 
 pytestmark = pytest.mark.integration
 PROGRAM = str(Path(__file__).parents[2] / "examples" / "retail-chain.yaml")
+
+
+def _ready(w: WorkerProcess) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{w.metrics_port}/readyz", timeout=2) as r:
+            return r.status == 200
+    except OSError:  # urllib's HTTPError (a 503) is an OSError too
+        return False
+
+
+def _wait_ready(w: WorkerProcess, want: bool, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while _ready(w) != want:
+        assert w.alive() and time.monotonic() < deadline, f"/readyz never became {want}"
+        time.sleep(0.1)  # polling the worker's readiness endpoint
 
 
 def test_worker_rides_out_a_redis_restart(tmp_path, kafka_bootstrap):
@@ -43,7 +59,9 @@ def test_worker_rides_out_a_redis_restart(tmp_path, kafka_bootstrap):
         server.stop(remove=False)  # Redis is gone while receipts keep coming
         asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", msgs[3000:]))
         assert w.alive(), "the worker must wait for Redis, not die"
+        _wait_ready(w, False)  # readiness follows Redis: not ready while it waits for it
         server.start()
+        _wait_ready(w, True)
 
         def problem() -> str | None:
             return None if w.alive() else f"worker died:\n{w.tail()}"
