@@ -31,7 +31,8 @@ from streamproc.state.redis.store import read_customer
 from streamproc.tools.devstack import KafkaBroker, RedisServer
 from streamproc.tools.loadgen import LoadgenConfig
 
-pytestmark = pytest.mark.integration
+# ~4.5 min on the shared 2-core machine (own broker start, a broker restart, two Redis kills)
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PROGRAM = str(Path(__file__).parents[2] / "examples" / "retail-chain.yaml")
 TIMER_TYPES = ("points_activated", "points_expiring_soon", "points_expired")
 
