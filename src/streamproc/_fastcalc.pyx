@@ -2679,3 +2679,4 @@ def parse_receipt(raw):
 include "_fc_state.pxi"
 include "_fc_ledger.pxi"
 include "_fc_processor.pxi"
+include "_fc_json.pxi"

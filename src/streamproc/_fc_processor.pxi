@@ -358,7 +358,8 @@ cdef class FastProcessor:
             out_lines, applied, r.redeem,
             _Coupons(accepted, [_CouponRejected(c, why) for c, why in calc.coupons_rejected]),
             calc.held_out, _balance_obj(st), tier_after, events, self.version)
-        return _Outcome(_APPLIED, result, events, receipt=r, calc=calc)
+        return _Outcome(_APPLIED, result, events, receipt=r, calc=calc,
+                        encoded=_encode_result(result))
 
     # ------------------------------------------------------------------ return
     cdef object _return(self, r, view, origin):
@@ -439,7 +440,15 @@ cdef class FastProcessor:
             rid, cust, _APPLIED, -t_amount, -t_disc, -t_red, -t_amount + t_disc + t_red, -t_acc,
             out_lines, [], 0, _Coupons([], []), [], _balance_obj(st), tier_after, events,
             self.version, srid)
-        return _Outcome(_APPLIED, result, events, receipt=r)
+        return _Outcome(_APPLIED, result, events, receipt=r, encoded=_encode_result(result))
+
+
+cdef object _encode_result(result):
+    """The result's JSON, written in C (None: leave it to orjson, which decides)."""
+    try:
+        return encode_json(result)
+    except UnicodeEncodeError:
+        return None
 
 
 cdef object _balance_obj(st):
