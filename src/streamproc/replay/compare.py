@@ -50,6 +50,7 @@ class Tally:
         self.daily_budget: dict[str, Counter[str]] = defaultdict(Counter)  # cid -> day -> spent
         self.exhausted_day: dict[str, str] = {}
         self._day_cache: dict[int, str] = {}
+        self.rate_ids = {"base"} | {c.id for c in program.campaigns if c.type in RATE_TYPES}
 
     def day(self, ts_us: int) -> str:
         hour = ts_us // US_PER_HOUR
@@ -60,7 +61,7 @@ class Tally:
         return d
 
     def is_rate(self, cid: str) -> bool:
-        return cid == "base" or self.program.campaign(cid).type in RATE_TYPES
+        return cid in self.rate_ids
 
     def add(self, o: Outcome, timer_events: list[dict[str, Any]]) -> None:
         t = self.totals
@@ -73,7 +74,8 @@ class Tally:
             return
         r = o.result
         assert o.receipt is not None
-        day = self.day(o.receipt.ts_us)
+        ts = o.receipt.ts_us
+        day = self._day_cache.get(ts // US_PER_HOUR) or self.day(ts)
         t["discount"] += r.discount
         t["points_issued"] += r.accrued
         t["points_redeemed"] += r.redeemed
@@ -89,23 +91,25 @@ class Tally:
         disc: list[tuple[str, int]] = []
         rate: list[tuple[str, int]] = []
         seen: set[str] = set()
+        by, rate_ids, cust = self.by, self.rate_ids, r.customer_id
         for a in r.applied:
-            if a.campaign_id == "base":
-                rate.append((a.campaign_id, a.amount))
+            cid = a.campaign_id
+            if cid == "base":
+                rate.append((cid, a.amount))
                 continue
-            f = self.by[a.campaign_id]
-            if a.campaign_id not in seen:
-                seen.add(a.campaign_id)
+            f = by[cid]
+            if cid not in seen:
+                seen.add(cid)
                 f.receipts += 1
-                if r.customer_id is not None:
-                    f.customers.add(r.customer_id)
+                if cust is not None:
+                    f.customers.add(cust)
             if a.kind == "discount":
                 f.discount += a.amount
-                disc.append((a.campaign_id, a.amount))
+                disc.append((cid, a.amount))
             else:
                 f.points += a.amount
-                if self.is_rate(a.campaign_id):
-                    rate.append((a.campaign_id, a.amount))
+                if cid in rate_ids:
+                    rate.append((cid, a.amount))
         for cid in r.held_out:
             f = self.by[cid]
             f.held_out += 1
@@ -113,12 +117,12 @@ class Tally:
                 f.held_out_customers.add(r.customer_id)
         if r.customer_id is not None and (disc or rate):
             self.sales[r.receipt_id] = (o.receipt.ts_us, disc, rate)
-        if o.calc is not None:
-            for cid, amount in o.calc.budget_spent.items():
+        calc = o.calc
+        if calc is not None:
+            for cid, amount in calc.budget_spent.items():
                 self.daily_budget[cid][day] += amount
-        for ev in o.events:
-            if ev["type"] == "campaign_budget_exhausted":
-                self.exhausted_day.setdefault(ev["campaign_id"], day)
+            for cid in calc.budget_exhausted:  # the first receipt it no longer fitted
+                self.exhausted_day.setdefault(cid, day)
 
     def _return(self, r: ReturnResult) -> None:
         sale = self.sales.get(r.original_receipt_id)
