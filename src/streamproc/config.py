@@ -105,6 +105,25 @@ def _parse(f: Field[Any], raw: str, source: str) -> Any:
         raise SettingsError(f"{source}={raw!r} is not {what}") from None
 
 
+class _NoSecretFlag(argparse.Action):
+    """`--<secret> VALUE` is refused without repeating the value (and without argparse taking
+    it for an abbreviation of `--<secret>-file`)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        var = "STREAMPROC_" + self.dest.upper()
+        parser.exit(2, f"{parser.prog}: {option_string} is not accepted (a password on the "
+                       f"command line shows in `ps`): use {var} or {option_string}-file\n")
+
+
+def _secret_flags(p: argparse.ArgumentParser, name: str) -> None:
+    flag = "--" + name.replace("_", "-")
+    env = "STREAMPROC_" + name.upper()
+    p.add_argument(flag + "-file", default=None, metavar="PATH",
+                   help=f"read it from this file (env {env}_FILE, or the value in {env})")
+    p.add_argument(flag, dest=name, action=_NoSecretFlag, help=argparse.SUPPRESS)
+
+
 def add_worker_flags(p: argparse.ArgumentParser, cls: type = WorkerSettings) -> None:
     """A flag per field of `cls` (the worker's settings, or another command's own); a secret
     gets only a `--<name>-file` flag."""
@@ -112,8 +131,7 @@ def add_worker_flags(p: argparse.ArgumentParser, cls: type = WorkerSettings) -> 
         flag = "--" + f.name.replace("_", "-")
         env = "STREAMPROC_" + f.name.upper()
         if f.name in getattr(cls, "SECRET", ()):
-            p.add_argument(flag + "-file", default=None, metavar="PATH",
-                           help=f"read it from this file (env {env}_FILE, or the value in {env})")
+            _secret_flags(p, f.name)
             continue
         if str(f.type) == "bool":
             p.add_argument(flag, action="store_const", const=True, default=None,
@@ -264,9 +282,7 @@ def add_redis_flags(p: argparse.ArgumentParser, url_help: str, default_url: str 
                    "(TLS), never with a password in it")
     p.add_argument("--redis-username", default=None,
                    help="ACL user (env STREAMPROC_REDIS_USERNAME)")
-    p.add_argument("--redis-password-file", default=None, metavar="PATH",
-                   help="file holding the password (env STREAMPROC_REDIS_PASSWORD_FILE, "
-                        "or the value in STREAMPROC_REDIS_PASSWORD)")
+    _secret_flags(p, "redis_password")
     p.add_argument("--redis-tls-cafile", default=None,
                    help="CA of the server's certificate (env STREAMPROC_REDIS_TLS_CAFILE)")
 

@@ -178,3 +178,9 @@ def test_wrong_passwords_and_untrusted_certificates_are_one_line(tmp_path, secur
          "--redis-password-file", pw_file, "--redis-tls-cafile", str(secure_redis.cafile)],
         {}, tmp_path), wrong)
     assert line.startswith("balance: ") and "refused 'streamproc'" in line
+    line = _one_line_failure(_run(
+        ["replay", "--program", PROGRAM, "--receipts", str(GOLDEN / "receipts.jsonl"),
+         "--no-progress", "--redis", secure_redis.url, "--redis-username", "streamproc",
+         "--redis-password-file", pw_file, "--redis-tls-cafile", str(secure_redis.cafile)],
+        {}, tmp_path), wrong)
+    assert line.startswith("replay: ") and "refused 'streamproc'" in line

@@ -60,3 +60,85 @@ def test_settings_flags_then_env_then_defaults():
     assert (s.kafka, s.batch_size, s.redis, s.batch_wait_ms) == ("k1:9092", 64, "redis://r:1", 7)
     assert s.group == "streamproc-worker" and s.results_topic == "receipt-results"
     assert s.redacted()["kafka_sasl_password"] == "***"
+
+
+def _worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "streamproc", "worker", *args],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+
+
+def _one_line(p: subprocess.CompletedProcess[str], code: int) -> str:
+    assert p.returncode == code, p.stderr
+    assert "Traceback" not in p.stderr and "\x1b[" not in p.stderr
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("worker: ")
+    return last
+
+
+def test_bad_settings_are_one_line_naming_the_setting(tmp_path):
+    env = {"STREAMPROC_PROGRAM": "tests/golden/program.yaml"}
+    p = _worker({**env, "STREAMPROC_BATCH_SIZE": "abc"})
+    assert _one_line(p, 2) == \
+        "worker: bad setting: STREAMPROC_BATCH_SIZE='abc' is not a whole number"
+    assert len(p.stderr.strip().splitlines()) == 1
+    p = _worker({**env, "STREAMPROC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"})
+    assert "STREAMPROC_KAFKA_SASL_MECHANISM" in _one_line(p, 2)
+    secret = "s3cr/et#x"
+    p = _worker({**env, "STREAMPROC_REDIS": f"redis://user:{secret}@127.0.0.1:1/0"})
+    assert "(not shown)" in _one_line(p, 2) and "cr/et" not in p.stderr
+    p = _worker(env, "--redis", f"redis://:{secret}@127.0.0.1:1/0")
+    assert "(not shown)" in _one_line(p, 2) and "cr/et" not in p.stderr
+    missing = tmp_path / "nope"
+    p = _worker({**env, "STREAMPROC_REDIS_PASSWORD_FILE": str(missing)})
+    assert f"cannot read redis password file {missing}" in _one_line(p, 2)
+
+
+def test_password_flags_are_gone_files_and_env_only(tmp_path):
+    parser = build_parser()
+    for cmd in (["worker"], ["balance", "C1"], ["replay", "--program", "p", "--receipts", "r"]):
+        p = _run("from streamproc.cli import main; raise SystemExit(main())", *cmd,
+                 "--redis-password", "hunter2")
+        assert p.returncode == 2 and "hunter2" not in p.stderr + p.stdout
+        assert "--redis-password is not accepted" in p.stderr
+    p = _run("from streamproc.cli import main; raise SystemExit(main())", "worker",
+             "--kafka-sasl-password=hunter2")
+    assert p.returncode == 2 and "hunter2" not in p.stderr and "STREAMPROC_KAFKA_SASL" in p.stderr
+    pw = tmp_path / "pw"
+    pw.write_text("from-file\n")
+    args = parser.parse_args(["worker", "--redis-password-file", str(pw)])
+    s = settings_from(args, {"STREAMPROC_KAFKA_SASL_PASSWORD": "from-env"})
+    assert (s.redis_password, s.kafka_sasl_password) == ("from-file", "from-env")
+    assert "from-file" not in repr(s) and "from-env" not in repr(s)
+    s = settings_from(parser.parse_args(["worker"]),
+                      {"STREAMPROC_KAFKA_SASL_PASSWORD_FILE": str(pw)})
+    assert s.kafka_sasl_password == "from-file"
+
+
+def test_unreachable_servers_are_waited_for_then_one_line(tmp_path):
+    from streamproc.tools.devstack import free_port
+
+    env = {"STREAMPROC_PROGRAM": "tests/golden/program.yaml",
+           "STREAMPROC_STARTUP_TIMEOUT_S": "1", "STREAMPROC_KAFKA": f"127.0.0.1:{free_port()}",
+           "STREAMPROC_STATE_DIR": str(tmp_path)}
+    p = _worker(env)
+    line = _one_line(p, 69)
+    assert line.startswith(
+        f"worker: not starting: cannot reach Kafka at {env['STREAMPROC_KAFKA']}")
+    # the waits before it are log lines, one per try, not tracebacks
+    assert all(" WARNING streamproc.worker: cannot reach Kafka" in ln
+               for ln in p.stderr.strip().splitlines()[:-1])
+    p = _worker({**env, "STREAMPROC_LOG_FORMAT": "json"})
+    import orjson
+
+    for ln in p.stderr.strip().splitlines()[:-1]:
+        assert orjson.loads(ln)["level"] == "warning"
+
+
+def test_state_dir_must_be_writable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    p = _worker({"STREAMPROC_PROGRAM": "tests/golden/program.yaml",
+                 "STREAMPROC_STATE_DIR": str(blocker / "state")})
+    assert "is not writable" in _one_line(p, 2)
