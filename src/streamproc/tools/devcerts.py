@@ -1,4 +1,4 @@
-"""Throw-away TLS material for the secured local servers (tests, `devstack up --secure`).
+"""Throw-away TLS material for the secured local servers (the secured-server tests).
 
 The broker's keystore comes from the JDK's `keytool` (as a Kafka operator would make one), the
 Redis key pair from `openssl`; both are self-signed for 127.0.0.1/localhost, and the PEM
