@@ -79,6 +79,17 @@ def _key(raw: bytes) -> bytes | None:
     return key.encode() if isinstance(key, str) else None
 
 
+async def _topics(bootstrap: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
 def _cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
@@ -105,6 +116,9 @@ async def test_worker_over_sasl_ssl_and_tls_redis(tmp_path, secure_kafka, secure
         {rid: r["status"] for rid, r in got.items()}
     log = w.log.read_text()
     assert "receipts partitions assigned: [0, 1]" in log  # INFO by default
+    # faust's leader topic is off: the worker's user could not create it, and did not try
+    topics = await _topics(internal)
+    assert not [t for t in topics if "leader" in t], topics
     assert "\x1b[" not in log, "terminal escapes in a log that is not a terminal"
     for secret in _secrets(secure_kafka, secure_redis):
         assert secret not in log
