@@ -416,10 +416,12 @@ class RedisClusterStack:
     binary: each node started with cluster mode on, then the slots split between them by
     `redis-cli --cluster create`. Any node's URL reaches the cluster."""
 
-    def __init__(self, run_dir: str | os.PathLike[str], masters: int = 3) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], masters: int = 3,
+                 first_port: int | None = None) -> None:
         self.run_dir = Path(run_dir).resolve()
         # the bus port given, not the default port + 10000 (free ports run past 55535)
-        self.nodes = [RedisServer(self.run_dir / f"node{i}", extra_args=[
+        self.nodes = [RedisServer(self.run_dir / f"node{i}", first_port if i == 0 else None,
+                                  extra_args=[
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", "5000", "--cluster-port", str(free_port())])
             for i in range(masters)]
@@ -428,9 +430,9 @@ class RedisClusterStack:
     def url(self) -> str:
         return self.nodes[0].url
 
-    def start(self, timeout: float = 30.0) -> RedisClusterStack:
+    def start(self, timeout: float = 30.0, detach: bool = False) -> RedisClusterStack:
         for n in self.nodes:
-            n.start()
+            n.start(detach=detach)
         cli = shutil.which("redis-cli") or "redis-cli"
         addrs = [f"127.0.0.1:{n.port}" for n in self.nodes]
         r = subprocess.run([cli, "--cluster", "create", *addrs, "--cluster-replicas", "0",
@@ -519,7 +521,7 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def cmd_up(d: Path, kafka_port: int, redis_port: int) -> int:
+def cmd_up(d: Path, kafka_port: int, redis_port: int, redis_cluster: bool = False) -> int:
     st = _state(d)
     if st and all(_alive(v["pid"]) for v in st.values()):
         print(f"already up: kafka {st['kafka']['bootstrap']}  redis {st['redis']['url']}")
@@ -530,22 +532,33 @@ def cmd_up(d: Path, kafka_port: int, redis_port: int) -> int:
             print(f"port {port} is in use; pick another (0 = any free port)", file=sys.stderr)
             return 1
     kafka = KafkaBroker(d / "kafka", kafka_port or None)
-    redis = RedisServer(d / "redis", redis_port or None)
+    # a 3-master Redis Cluster from the same binary (workers: STREAMPROC_REDIS_CLUSTER=1)
+    cluster = RedisClusterStack(d / "redis-cluster", first_port=redis_port or None) \
+        if redis_cluster else None
+    redis = cluster.nodes[0] if cluster is not None else RedisServer(d / "redis",
+                                                                     redis_port or None)
     try:
-        redis.start(detach=True)
+        if cluster is not None:
+            cluster.start(detach=True)
+        else:
+            redis.start(detach=True)
         kafka.start(detach=True)
     except BaseException:
         kafka.stop(remove=False)
-        redis.stop(remove=False)
+        for n in cluster.nodes if cluster is not None else [redis]:
+            n.stop(remove=False)
         raise
     k, r = kafka, redis
     state = {
         "kafka": dict(pid=k.pid, port=k.port, bootstrap=k.bootstrap, log=str(k.server_log)),
         "redis": dict(pid=r.pid, port=r.port, url=r.url, log=str(r.log_path)),
     }
+    for i, n in enumerate(cluster.nodes[1:] if cluster is not None else [], start=1):
+        state[f"redis-{i}"] = dict(pid=n.pid, port=n.port, url=n.url, log=str(n.log_path))
     (d / "stack.json").write_text(json.dumps(state, indent=2) + "\n")
     print(f"kafka {kafka.bootstrap} (pid {kafka.pid}, ready in {kafka.started_in:.1f}s)")
-    print(f"redis {redis.url} (pid {redis.pid}, ready in {redis.started_in:.2f}s)")
+    print(f"redis {redis.url} (pid {redis.pid}, ready in {redis.started_in:.2f}s)"
+          + (f", a Redis Cluster of {len(cluster.nodes)} masters" if cluster else ""))
     return 0
 
 
@@ -578,13 +591,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dir", default=".run/stack", help="run folder (default .run/stack)")
     p.add_argument("--kafka-port", type=int, default=9092, help="0 = any free port")
     p.add_argument("--redis-port", type=int, default=6379, help="0 = any free port")
+    p.add_argument("--redis-cluster", action="store_true",
+                   help="a 3-master Redis Cluster instead of one redis-server (its first "
+                        "node on --redis-port)")
 
 
 def run(args: argparse.Namespace) -> int:
     d = Path(args.dir).resolve()
     if args.action == "up":
         d.mkdir(parents=True, exist_ok=True)
-        return cmd_up(d, args.kafka_port, args.redis_port)
+        return cmd_up(d, args.kafka_port, args.redis_port, args.redis_cluster)
     return cmd_down(d) if args.action == "down" else cmd_status(d)
 
 
