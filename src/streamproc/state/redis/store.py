@@ -399,23 +399,25 @@ class RedisStore:
             for p, d in parts.items()])
         fenced = set()
         moved = None
+        refused: set[int] = set()
         for p, res in zip(parts, results, strict=True):
             if int(res[0]) == 1:
                 continue
             what = res[1].decode() if isinstance(res[1], bytes) else res[1]
+            refused.add(p)
             self.forget([p])
             if what == "fence":
                 fenced.add(p)
                 continue
             moved = f"{what} changed: {res[2]!r}"
-        if moved is not None:
-            raise Conflict(moved)
-        if self.cache is not None:
+        if self.cache is not None:  # the partitions written hold what was written
             for p, d in parts.items():
-                if p not in fenced:
+                if p not in refused:
                     held = self.cache.setdefault(p, {})
                     for cid in d["c"]:
                         held[cid] = view.written[cid]
+        if moved is not None:
+            raise Conflict(moved)
         for cid in view.dirty_customers:
             if view.part[cid] not in fenced:
                 view.loaded_version[cid] = view.customers[cid].version
