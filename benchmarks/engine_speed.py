@@ -28,14 +28,10 @@ import argparse
 import cProfile
 import gc
 import pstats
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import orjson
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from streamproc.engine.selection import make_decoder, make_engine
 from workload import LINE_COUNTS, Workload, load_workload

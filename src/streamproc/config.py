@@ -16,13 +16,15 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from streamproc.errors import StreamprocError
+
 KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
 LOG_FORMATS = ("text", "json")
 
 
-class SettingsError(ValueError):
+class SettingsError(StreamprocError, ValueError):
     """A setting the worker cannot use; the message is one line naming it."""
 
 

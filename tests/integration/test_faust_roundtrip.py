@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streamproc.tools.devstack import terminate
+from streamproc.tools.process import terminate
 
 pytestmark = pytest.mark.integration
 

@@ -37,6 +37,9 @@ PART_OF = {"_fastcalc": "engine"}  # the compiled engine (a .pyx at the package 
 ONLY_IN = {
     "faust": {"stream"},
     "mode": {"stream"},  # faust's service library
+    # state/ wraps its errors (state.errors); tools run stacks; a command may open the client
+    # it hands to state (the CLI is the top: nothing is above it to leak to)
+    "redis": {"state", "tools", "commands"},
 }
 
 

@@ -32,15 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    from typing import cast
-
-    import redis.asyncio as aredis
 
     from streamproc.config import SettingsError, redis_access_from
-    from streamproc.state.partitioning import Placement
     from streamproc.state.redis.access import explain
-    from streamproc.state.redis.erase import erase_customer
-    from streamproc.state.redis.keys import Keys
+    from streamproc.state.redis.erase import erase_with
 
     try:
         access = redis_access_from(args)
@@ -48,21 +43,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"erase: bad setting: {exc}", file=sys.stderr)
         return 2
 
-    async def go() -> str:
-        client = aredis.Redis.from_url(access.url, **access.client_kwargs())
-        try:
-            keys = Keys(args.prefix)
-            # the customer's partition, the way producers place the key (docs/state-model.md)
-            layout = cast("dict[bytes, bytes]", await client.hgetall(keys.layout))
-            n = args.partitions or int(layout.get(b"partitions", 6))
-            kind = args.partitioner or layout.get(b"partitioner", b"murmur2").decode()
-            p = Placement(n, kind)(args.customer)
-            return (await erase_customer(client, keys, args.customer, p)).describe()
-        finally:
-            await client.aclose()
-
     try:
-        print(asyncio.run(go()))
+        erased = asyncio.run(erase_with(access, args.prefix, args.customer, args.partitions,
+                                        args.partitioner))
+        print(erased.describe())
     except Exception as exc:
         reading = explain(exc, access)
         if reading is None and not isinstance(exc, RuntimeError):

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from streamproc.commands._startup import load_program_and_engine
     from streamproc.domain.receipt import Reject
+    from streamproc.domain.result import AppliedResult
     from streamproc.engine.explain import explain
     from streamproc.engine.selection import make_decoder
     from streamproc.replay.summary import _money
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     for v in verdicts:
         t.add_row(v.campaign_id, f"[{colors[v.verdict]}]{v.verdict}[/]", v.reason, v.gives)
     console.print(t)
-    if result is not None and hasattr(result, "total"):
+    if isinstance(result, AppliedResult):
         console.print(f"total {_money(result.total)}, discount {_money(result.discount)}, "
                       f"redeemed {_money(result.redeemed)}, paid {_money(result.paid)}, "
                       f"points {_money(result.accrued)}; coupons accepted "

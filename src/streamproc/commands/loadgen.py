@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from streamproc.tools import kafka_io
     from streamproc.tools import loadgen as lg
 
     console = Console(stderr=True)
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             nonlocal t_receipts
             n = 0
             if not args.no_customers:
-                n = await lg.produce_to_kafka(
+                n = await kafka_io.produce(
                     args.kafka,
                     args.customers_topic,
                     lg.customer_messages(cfg),
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.out:
                 t_receipts = time.perf_counter()
             pairs = lg.generate_messages(cfg, lg.LoadgenStats() if args.out else stats)
-            await lg.produce_to_kafka(
+            await kafka_io.produce(
                 args.kafka, args.topic, pairs, rate=args.rate, progress=progress,
                 total=cfg.receipts,
             )  # fmt: skip

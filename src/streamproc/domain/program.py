@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from streamproc.domain.program_file import ProgramFileError, quote, read_program_doc
 from streamproc.domain.receipt import MAX_SAFE_INT
 from streamproc.domain.timeutil import DAY_NAMES, US_PER_DAY, parse_program_time
+from streamproc.errors import StreamprocError
 
 MAX_DAYS = 3650  # every day count: ten years, far past any loyalty rule, far from overflow
 
@@ -211,7 +212,7 @@ class Program:
         return acc, red, dis
 
 
-class ProgramError(Exception):
+class ProgramError(StreamprocError):
     """A program file that cannot run; `errors` lists every problem found."""
 
     def __init__(self, errors: list[str]) -> None:

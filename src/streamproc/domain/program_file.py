@@ -13,12 +13,14 @@ from typing import Any
 import orjson
 import yaml
 
+from streamproc.errors import StreamprocError
+
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: the largest real programs are a few hundred campaigns, ~100 KB
 MAX_NODES = 100_000  # YAML nodes once aliases are expanded (each alias counts its whole subtree)
 MAX_QUOTE = 60  # characters of a value quoted in an error message
 
 
-class ProgramFileError(ValueError):
+class ProgramFileError(StreamprocError, ValueError):
     """The file cannot be read as a program document (too big, unreadable, alias bomb)."""
 
 

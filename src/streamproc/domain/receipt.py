@@ -13,6 +13,7 @@ from typing import TypeGuard
 import orjson
 
 from streamproc.domain.timeutil import parse_ts_wall
+from streamproc.errors import StreamprocError
 
 # Bounds (spec section 2 and 7, and docs/spec.md's bounds list): what a receipt may hold so that
 # every worker can compute, store and emit it, and every JSON consumer can read its numbers.
@@ -73,7 +74,7 @@ class Profile:
 
 
 @dataclass(frozen=True, slots=True)
-class Reject(Exception):
+class Reject(StreamprocError):
     """A message that breaks the contract, with its reason code and a human detail."""
 
     reason: str

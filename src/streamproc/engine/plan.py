@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from streamproc.domain.fnv import FNV_OFFSET, FNV_PRIME, MASK64
 from streamproc.domain.program import Campaign, Program, Target
+from streamproc.errors import StreamprocError
 
 # campaign type codes (the order of the calculation's stages)
 T_PERCENT_OFF, T_AMOUNT_OFF, T_FIXED_PRICE, T_N_FOR_M, T_BUNDLE = 0, 1, 2, 3, 4
@@ -44,7 +45,7 @@ MAX_POINTS = 1 << 62
 ROW_CACHE_MAX = 200_000
 
 
-class PlanError(ValueError):
+class PlanError(StreamprocError, ValueError):
     """A program parameter outside what the compiled engine computes exactly."""
 
 

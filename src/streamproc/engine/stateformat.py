@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from streamproc.engine.model import Bucket, CustomerState, Offer
+from streamproc.errors import StreamprocError
 
 FORMAT_VERSION = 1
 _MASK = (1 << 64) - 1
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 
 
-class CorruptState(ValueError):
+class CorruptState(StreamprocError, ValueError):
     """The bytes are not a customer state this code can read."""
 
 

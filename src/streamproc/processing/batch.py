@@ -37,9 +37,11 @@ from streamproc.domain.receipt import (
 from streamproc.domain.result import AppliedResult, decode_result
 from streamproc.engine import timers
 from streamproc.engine.processor import APPLIED, REJECTED, Outcome, SaleEngine, make_processor
+from streamproc.errors import StreamprocError
+from streamproc.state.errors import Conflict
 from streamproc.state.redis.erase import erase_profiles
 from streamproc.state.redis.retry import is_transient
-from streamproc.state.redis.store import GRANTED, REFUSED, BatchView, Conflict, RedisStore
+from streamproc.state.redis.store import GRANTED, REFUSED, BatchView, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +150,7 @@ class _BatchTimers:
                 heapq.heappush(self.heap, (nxt, due_cid))
 
 
-class RetryBudgetExceeded(RuntimeError):
+class RetryBudgetExceeded(StreamprocError, RuntimeError):
     """Redis stayed unavailable (or kept conflicting) for longer than the worker may wait."""
 
 

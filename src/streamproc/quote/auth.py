@@ -12,10 +12,12 @@ import hmac
 import ipaddress
 from pathlib import Path
 
+from streamproc.errors import StreamprocError
+
 MIN_TOKEN_CHARS = 16
 
 
-class AuthConfigError(ValueError):
+class AuthConfigError(StreamprocError, ValueError):
     """The token file is missing, empty, or holds a token too short to be a secret."""
 
 

@@ -12,21 +12,21 @@ import contextlib
 from dataclasses import dataclass
 
 import orjson
-import redis.exceptions as rexc
 
 from streamproc.domain.program import Program
 from streamproc.engine.processor import REJECTED, SaleEngine
+from streamproc.errors import StreamprocError
 from streamproc.processing.batch import BatchProcessor, InMessage
-from streamproc.state.redis.retry import TRANSIENT_TYPES
+from streamproc.state.errors import StateError
 from streamproc.state.redis.store import RedisStore
 
 # what a quote answers 503 for: a Redis that is slow, gone or failing
-_UNAVAILABLE: tuple[type[BaseException], ...] = (TimeoutError, rexc.RedisError,
-                                                 *TRANSIENT_TYPES)
+# (the store raises every Redis error as a StateError)
+_UNAVAILABLE: tuple[type[BaseException], ...] = (TimeoutError, StateError)
 QUOTE_TOPIC = "quote"  # a quote's origin never equals a stream message's: no redelivery path
 
 
-class Unavailable(Exception):
+class Unavailable(StreamprocError):
     """Redis did not answer in time or failed: the quote cannot be computed now."""
 
 

@@ -40,8 +40,9 @@ from streamproc.processing.batch import (
     clear_timer_outbox,
     fire_timers,
 )
+from streamproc.state.errors import Conflict
 from streamproc.state.redis.retry import is_transient, retrying
-from streamproc.state.redis.store import Conflict, RedisStore
+from streamproc.state.redis.store import RedisStore
 from streamproc.stream.producer import BatchProducer
 from streamproc.stream.receipts_loop import ReceiptsLoop
 

@@ -15,15 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 
 from streamproc.config import RedisAccess, WorkerSettings, kafka_client_kwargs, redis_access
+from streamproc.errors import StreamprocError
 
 log = logging.getLogger("streamproc.worker")
 
 
-class Unreachable(Exception):
+class Unreachable(StreamprocError):
     """Not there (yet): refused, timed out, no route."""
 
 
-class Refused(Exception):
+class Refused(StreamprocError):
     """There, but it will not have us: wrong password, no permission, bad certificate."""
 
 
@@ -62,21 +63,12 @@ async def check_kafka(s: WorkerSettings, timeout_s: float = 10.0) -> None:
 
 async def check_redis(access: RedisAccess, timeout_s: float = 10.0) -> None:
     """PING with the worker's credentials and TLS settings."""
-    import redis.asyncio as aredis
+    from streamproc.state.redis.access import RedisUnavailable, ping
 
-    from streamproc.state.redis.access import explain
-
-    client = aredis.Redis.from_url(access.url, socket_connect_timeout=timeout_s,
-                                   socket_timeout=timeout_s, **access.client_kwargs())
     try:
-        await client.ping()
-    except Exception as exc:
-        reading = explain(exc, access)
-        if reading is None:
-            raise
+        await ping(access, timeout_s)
+    except RedisUnavailable as reading:
         raise (Refused if reading.refused else Unreachable)(str(reading)) from None
-    finally:
-        await client.aclose()
 
 
 async def wait_for(name: str, check: Callable[[], Awaitable[None]], deadline: float) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
+from streamproc.errors import StreamprocError
 from streamproc.tools.demo_support import (
     DemoWorker,
     Tracker,
@@ -47,7 +48,6 @@ from streamproc.tools.demo_support import (
     percentile,
     print_summary,
     read_topic,
-    stop_workers,
     watch_lag,
     write_plot,
 )
@@ -64,6 +64,7 @@ from streamproc.tools.loadgen import (
     customer_messages,
     generate_messages,
 )
+from streamproc.tools.process import stop_all
 
 PROGRAM = REPO_ROOT / "examples" / "retail-chain.yaml"
 TOPICS = {"receipts": 6, "customers": 6, "receipt-results": 6, "loyalty-events": 6,
@@ -73,7 +74,7 @@ PREFIX = "sp"
 DEFAULT_RECEIPTS = 200_000
 
 
-class WorkerDied(RuntimeError):
+class WorkerDied(StreamprocError, RuntimeError):
     pass
 
 
@@ -111,7 +112,7 @@ class Stack:
         (self.dir / "stack.json").write_text(json.dumps(st, indent=2) + "\n")
 
     def stop(self) -> None:
-        stop_workers(self.workers)
+        stop_all(self.workers)
         self.kafka.stop(remove=False)
         self.redis.stop(remove=False)
         shutil.rmtree(self.kafka.run_dir / "data", ignore_errors=True)  # keep the logs only
@@ -164,7 +165,7 @@ async def scrape_all(stack: Stack) -> list[dict]:
 
 async def run(args: argparse.Namespace, stack: Stack, console: Console) -> int:
     from streamproc.tools.devstack import acreate_topics
-    from streamproc.tools.loadgen import produce_to_kafka
+    from streamproc.tools.kafka_io import produce
 
     t_start = time.monotonic()
     timings: dict[str, float] = {}
@@ -183,7 +184,7 @@ async def run(args: argparse.Namespace, stack: Stack, console: Console) -> int:
     profiles = list(customer_messages(cfg))
     t = time.monotonic()
     with console.status(f"{len(profiles):,} customer profiles, two workers..."):
-        await produce_to_kafka(stack.kafka.bootstrap, "customers", profiles, progress=False)
+        await produce(stack.kafka.bootstrap, "customers", profiles, progress=False)
         env = stack.worker_env(PROGRAM)
         stack.workers = [DemoWorker(stack.dir, f"worker-{i}", env, stack.keep).start()
                          for i in (1, 2)]
@@ -210,7 +211,7 @@ async def run(args: argparse.Namespace, stack: Stack, console: Console) -> int:
              asyncio.create_task(read_topic(bs, "receipts-dlq", tracker.note_dlq)),
              asyncio.create_task(watch_lag(bs, tracker, "receipts", TOPICS["receipts"], GROUP))]
     producer = asyncio.create_task(
-        produce_to_kafka(bs, "receipts", source(), rate=args.rate, progress=False,
+        produce(bs, "receipts", source(), rate=args.rate, progress=False,
                          total=args.receipts))
     timed_out = False
     try:

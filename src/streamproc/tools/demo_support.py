@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -20,60 +17,27 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from streamproc.tools.devstack import _die_with_parent, free_port
+from streamproc.tools.devstack import free_port
+from streamproc.tools.process import ChildProcess
 
 # --------------------------------------------------------------------------- worker processes
 
 
-class DemoWorker:
-    """`python -m streamproc worker` in a child process, configured by STREAMPROC_* variables."""
+class DemoWorker(ChildProcess):
+    """`python -m streamproc worker` configured by STREAMPROC_* variables, its metrics on a
+    port of its own; Ctrl-C reaches the demo only, which stops the workers."""
 
     def __init__(self, run_dir: Path, name: str, env: dict[str, str], detach: bool) -> None:
-        self.run_dir = run_dir
-        self.name = name
-        self.env = env
-        self.detach = detach
         self.port = free_port()
-        self.log = run_dir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            name, [sys.executable, "-m", "streamproc", "worker"], run_dir / f"{name}.log",
+            env={**env, "STREAMPROC_METRICS_ADDR": f"127.0.0.1:{self.port}",
+                 "STREAMPROC_STATE_DIR": str(run_dir / name)},
+            detach=detach, own_session=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> DemoWorker:
-        env = {**os.environ, **self.env, "STREAMPROC_METRICS_ADDR": f"127.0.0.1:{self.port}",
-               "STREAMPROC_STATE_DIR": str(self.run_dir / self.name)}
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamproc", "worker"], env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C reaches the demo only
-                preexec_fn=None if self.detach else _die_with_parent)
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def tail(self, n: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        return "(no log)"
-
-
-def stop_workers(workers: Iterable[DemoWorker], timeout: float = 20.0) -> None:
-    """SIGTERM every worker at once, wait up to `timeout`, then SIGKILL the rest."""
-    running = [w for w in workers if w.alive()]
-    for w in running:
-        with contextlib.suppress(ProcessLookupError):
-            w.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-    deadline = time.monotonic() + timeout
-    for w in running:
-        try:
-            w.proc.wait(max(0.1, deadline - time.monotonic()))  # type: ignore[union-attr]
-        except subprocess.TimeoutExpired:
-            w.proc.kill()  # type: ignore[union-attr]
-            w.proc.wait(5)  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- metrics

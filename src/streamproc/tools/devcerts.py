@@ -12,10 +12,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamproc.errors import StreamprocError
+
 SAN = "IP:127.0.0.1,DNS:localhost"
 
 
-class CertError(RuntimeError):
+class CertError(StreamprocError, RuntimeError):
     """keytool or openssl failed (the message carries its output)."""
 
 

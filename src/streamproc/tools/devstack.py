@@ -15,22 +15,24 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from streamproc.errors import StreamprocError
+from streamproc.tools.process import ChildProcess, ProcessFailed, pid_alive, terminate
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCAL_DIR = Path(os.environ.get("STREAMPROC_DEPLOY_LOCAL", REPO_ROOT / "deploy" / "local"))
 KAFKA_LIBS = Path(os.environ.get("STREAMPROC_KAFKA_LIBS", LOCAL_DIR / "libs"))
-# Fast start on 2 cores; benchmarks override with a full JIT and a larger heap.
+# Fast start on 2 cores; benchmarks pass a full JIT and a larger heap (`jvm_flags`).
 JVM_FLAGS = os.environ.get(
     "STREAMPROC_KAFKA_JVM_FLAGS",
     "-Xms256m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData",
@@ -81,7 +83,7 @@ allow.everyone.if.no.acl.found=false
 _DONE = ".complete"  # written after a successful Maven copy: a half-copied folder is refetched
 
 
-class StackError(RuntimeError):
+class StackError(StreamprocError, RuntimeError):
     """A local process failed to start (the message carries its log tail)."""
 
 
@@ -123,48 +125,17 @@ def ensure_redis_installed() -> str:
     return shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    import ctypes
-
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):  # a zombie is dead
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    return True
-
-
-def terminate(pid: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """SIGTERM, wait up to `timeout`, then SIGKILL."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                return
-            if proc is None and not _alive(pid):
-                return
-            time.sleep(0.05)
-
-
-class _Proc:
-    """A child process with a run folder, a log file and a readiness probe."""
+class _Server:
+    """A server (Kafka, Redis) run as a `ChildProcess`, with a run folder, a port and a
+    readiness probe."""
 
     name = "process"
 
     def __init__(self, run_dir: str | os.PathLike[str], port: int | None = None) -> None:
         self.run_dir = Path(run_dir).resolve()
         self.port = port or free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.pid: int | None = None
+        self.child: ChildProcess | None = None
+        self.pid: int | None = None  # ours, or read back from a running stack's state file
         self.started_in: float | None = None
 
     @property
@@ -176,37 +147,24 @@ class _Proc:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return "(no log)"
 
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return None if self.child is None else self.child.proc
+
     def _spawn(self, cmd: list[str], detach: bool, cwd: Path | None = None) -> None:
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=cwd or self.run_dir,
-                start_new_session=detach,
-                preexec_fn=None if detach or sys.platform != "linux" else _die_with_parent,
-            )
-        self.pid = self.proc.pid
+        self.child = ChildProcess(self.name, cmd, self.log_path, cwd=cwd or self.run_dir,
+                                  detach=detach).start()
+        self.pid = self.child.pid
 
     def _wait_ready(self, timeout: float, t0: float) -> None:
-        deadline = t0 + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise StackError(
-                    f"{self.name} exited with {self.proc.returncode} during start;"
-                    f" log {self.log_path}:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(OSError):
-                if self._ready():
-                    self.started_in = time.monotonic() - t0
-                    return
-            time.sleep(0.1)
-        self.stop(remove=False)
-        raise StackError(
-            f"{self.name} not ready on port {self.port} after {timeout:.0f}s;"
-            f" log {self.log_path}:\n{self.log_tail()}"
-        )
+        assert self.child is not None
+        try:
+            self.child.wait_ready(self._ready, max(0.0, t0 + timeout - time.monotonic()),
+                                  f"ready on port {self.port}")
+        except ProcessFailed as exc:
+            self.stop(remove=False)
+            raise StackError(str(exc)) from None
+        self.started_in = time.monotonic() - t0
 
     def _ready(self) -> bool:
         raise NotImplementedError
@@ -215,11 +173,11 @@ class _Proc:
         """Stop (SIGTERM, wait, SIGKILL; `graceful=False` kills at once); optionally rm the dir."""
         if self.pid is not None:
             terminate(self.pid, 20.0 if graceful else 0.0, self.proc)
-            self.pid = self.proc = None
+            self.pid = self.child = None
         if remove:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def __enter__(self) -> _Proc:
+    def __enter__(self) -> _Server:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -243,7 +201,7 @@ def _kafka_metadata_brokers(port: int) -> int:
     return int(struct.unpack(">i", data[4:8])[0])  # after the correlation id
 
 
-class KafkaBroker(_Proc):
+class KafkaBroker(_Server):
     """One Kafka 3.9 KRaft node (broker + controller) on 127.0.0.1."""
 
     name = "kafka"
@@ -255,10 +213,12 @@ class KafkaBroker(_Proc):
         controller_port: int | None = None,
         libs_dir: Path | None = None,
         scram_users: Mapping[str, str] | None = None,
+        jvm_flags: Sequence[str] | None = None,
     ) -> None:
         """`scram_users` (name -> password) makes a secured broker: SASL_SSL with those
         SCRAM-SHA-512 users (`admin` is a super user), ACLs enforced (see SECURE_PROPERTIES)."""
         super().__init__(run_dir, port)
+        self.jvm_flags = list(JVM_FLAGS if jvm_flags is None else jvm_flags)
         self.controller_port = controller_port or free_port()
         self.libs_dir = libs_dir
         self.scram_users = dict(scram_users or {})
@@ -303,7 +263,7 @@ class KafkaBroker(_Proc):
         libs = fetch_kafka_jars(self.libs_dir)
         log4j = f"-Dlog4j.configuration=file:{LOCAL_DIR / 'log4j.properties'}"
         logs = f"-Dkafka.logs.dir={self.run_dir / 'logs'}"
-        return ["java", *JVM_FLAGS, log4j, logs, "-cp", f"{libs}/*", main, *args]
+        return ["java", *self.jvm_flags, log4j, logs, "-cp", f"{libs}/*", main, *args]
 
     def start(self, timeout: float = 90.0, detach: bool = False) -> KafkaBroker:
         """Format storage (first start only), launch the JVM and wait until it serves metadata."""
@@ -333,7 +293,7 @@ class KafkaBroker(_Proc):
         return _kafka_metadata_brokers(self.internal_port) > 0
 
 
-class RedisServer(_Proc):
+class RedisServer(_Server):
     """An ephemeral redis-server on 127.0.0.1 (AOF only when asked).
 
     `acl_users` (name -> (password, ACL rules)) makes a secured one: TLS only (no plain port;
@@ -523,7 +483,7 @@ def _port_free(port: int) -> bool:
 
 def cmd_up(d: Path, kafka_port: int, redis_port: int, redis_cluster: bool = False) -> int:
     st = _state(d)
-    if st and all(_alive(v["pid"]) for v in st.values()):
+    if st and all(pid_alive(v["pid"]) for v in st.values()):
         print(f"already up: kafka {st['kafka']['bootstrap']}  redis {st['redis']['url']}")
         return 0
     cmd_down(d, quiet=True)
@@ -564,7 +524,7 @@ def cmd_up(d: Path, kafka_port: int, redis_port: int, redis_cluster: bool = Fals
 
 def cmd_down(d: Path, quiet: bool = False) -> int:
     for name, v in _state(d).items():
-        if _alive(v["pid"]):
+        if pid_alive(v["pid"]):
             terminate(v["pid"])
             if not quiet:
                 print(f"stopped {name} (pid {v['pid']})")
@@ -579,7 +539,7 @@ def cmd_status(d: Path) -> int:
         return 1
     up = True
     for name, v in st.items():
-        alive = _alive(v["pid"])
+        alive = pid_alive(v["pid"])
         up &= alive
         where = v.get("bootstrap") or v.get("url")
         print(f"{name:<6} {'up  ' if alive else 'DOWN'} {where}  pid {v['pid']}  log {v['log']}")

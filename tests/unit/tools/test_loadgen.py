@@ -12,14 +12,16 @@ import pytest
 import yaml
 
 from streamproc.domain.result import AppliedResult
-from streamproc.tools.loadgen import (
+from streamproc.tools.chain import (
     MULTI_USE_CODES,
     SINGLE_USE_CODES,
     UNKNOWN_CODES,
-    LoadgenConfig,
-    LoadgenStats,
     build_catalogue,
     catalogue_categories,
+)
+from streamproc.tools.loadgen import (
+    LoadgenConfig,
+    LoadgenStats,
     customer_messages,
     generate_customers,
     generate_messages,

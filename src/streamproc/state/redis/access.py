@@ -12,11 +12,12 @@ from typing import TypeVar
 from redis import exceptions as rex
 
 from streamproc.config import RedisAccess
+from streamproc.state.errors import StateError, StateUnavailable
 
 T = TypeVar("T")
 
 
-class RedisUnavailable(Exception):
+class RedisUnavailable(StateUnavailable):
     """Redis refused us (`refused`: wrong login, no permission, untrusted certificate) or is
     not reachable; the message is one line."""
 
@@ -31,6 +32,8 @@ def _first_line(exc: BaseException) -> str:
 
 def explain(exc: BaseException, access: RedisAccess) -> RedisUnavailable | None:
     """The one-line reading of a connection error, or None if it is not one."""
+    if isinstance(exc, StateError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # read what Redis said
     where = f"Redis at {access.shown}"
     if isinstance(exc, rex.AuthenticationError | rex.NoPermissionError):
         who = repr(access.username) if access.username else "the default user"
@@ -55,3 +58,20 @@ def read_or_explain(call: Callable[[], T], access: RedisAccess) -> T:
         if reading is None:
             raise
         raise reading from None
+
+
+async def ping(access: RedisAccess, timeout_s: float = 10.0) -> None:
+    """PING with these credentials and TLS settings; `RedisUnavailable` says why not."""
+    import redis.asyncio as aredis
+
+    client = aredis.Redis.from_url(access.url, socket_connect_timeout=timeout_s,
+                                   socket_timeout=timeout_s, **access.client_kwargs())
+    try:
+        await client.ping()
+    except Exception as exc:
+        reading = explain(exc, access)
+        if reading is None:
+            raise
+        raise reading from None
+    finally:
+        await client.aclose()

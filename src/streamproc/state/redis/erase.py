@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
 
+from streamproc.config import RedisAccess
+from streamproc.state.partitioning import Placement
+from streamproc.state.redis.errors import redis_errors
 from streamproc.state.redis.keys import Keys
 from streamproc.state.redis.store import RedisStore, decode_state
 
@@ -42,6 +45,7 @@ class Erased:
         return f"customer {self.customer_id!r}: removed " + ", ".join(parts)
 
 
+@redis_errors
 async def erase_profiles(store: RedisStore, customer_ids: list[str]) -> int:
     """Delete these customers' profiles (tombstones), each under its partition; how many
     existed."""
@@ -54,6 +58,7 @@ async def erase_profiles(store: RedisStore, customer_ids: list[str]) -> int:
     return sum(int(n) for n in await pipe.execute())
 
 
+@redis_errors
 async def erase_customer(client: Any, keys: Keys, customer_id: str, partition: int,
                          attempts: int = 20) -> Erased:
     """Delete a customer's profile, state and timer entry atomically, under the partition
@@ -74,3 +79,21 @@ async def erase_customer(client: Any, keys: Keys, customer_id: str, partition: i
             return Erased(customer_id, bool(res[1]), bool(res[2]), bool(res[3]),
                           points if res[2] else 0)
     raise RuntimeError(f"customer {customer_id!r} kept changing; try again")
+
+
+async def erase_with(access: RedisAccess, prefix: str, customer_id: str,
+                     partitions: int | None = None, partitioner: str | None = None) -> Erased:
+    """`erase_customer` on a client of its own (`streamproc erase`), under the customer's
+    partition as producers place the key (the layout Redis records, unless given)."""
+    import redis.asyncio as aredis
+
+    client = aredis.Redis.from_url(access.url, **access.client_kwargs())
+    try:
+        keys = Keys(prefix)
+        layout = cast("dict[bytes, bytes]", await client.hgetall(keys.layout))
+        n = partitions or int(layout.get(b"partitions", 6))
+        kind = partitioner or layout.get(b"partitioner", b"murmur2").decode()
+        p = Placement(n, kind)(customer_id)
+        return await erase_customer(client, keys, customer_id, p)
+    finally:
+        await client.aclose()

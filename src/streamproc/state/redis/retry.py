@@ -16,13 +16,15 @@ from typing import Any, TypeVar
 
 import redis.exceptions as rexc
 
+from streamproc.state.errors import StateUnavailable
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, rexc.TryAgainError,
     rexc.ReadOnlyError, rexc.OutOfMemoryError, rexc.ClusterDownError, rexc.MasterDownError,
-    OSError)
+    OSError, StateUnavailable)  # StateUnavailable: one of these, as the store raises it
 _TRANSIENT_PREFIXES = ("READONLY", "OOM", "LOADING", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN",
                        "NOREPLICAS", "UNBLOCKED")
 

@@ -118,9 +118,12 @@ def read_for_receipt(url: str, program: Program, customer_id: str | None,
             raw = cast("bytes | None", client.get(keys.receipt(p, rid)))
             if raw is not None:
                 state.receipts[rid] = decode_receipt(rid, raw)
-        state.budgets = {k.decode(): int(v) for k, v in client.hgetall(keys.budget).items()}
-        state.coupons = {k.decode(): v.decode() for k, v in client.hgetall(keys.coupons).items()}
-        state.exhausted = {m.decode() for m in client.smembers(keys.exhausted)}
+        budgets = cast("dict[bytes, bytes]", client.hgetall(keys.budget))
+        coupons = cast("dict[bytes, bytes]", client.hgetall(keys.coupons))
+        exhausted = cast("set[bytes]", client.smembers(keys.exhausted))
+        state.budgets = {k.decode(): int(v) for k, v in budgets.items()}
+        state.coupons = {k.decode(): v.decode() for k, v in coupons.items()}
+        state.exhausted = {m.decode() for m in exhausted}
     finally:
         client.close()
     return state

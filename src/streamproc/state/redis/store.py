@@ -27,7 +27,9 @@ from streamproc.engine import timers
 from streamproc.engine.model import CustomerState, ReceiptRecord
 from streamproc.engine.stateformat import state_codec
 from streamproc.engine.stateview import KeptOutput
+from streamproc.state.errors import Conflict
 from streamproc.state.partitioning import Placement
+from streamproc.state.redis.errors import redis_errors
 from streamproc.state.redis.keys import Keys
 
 LUA_DIR = resources.files("streamproc.state.redis").joinpath("lua")
@@ -37,10 +39,6 @@ LUA_CLAIMS = LUA_DIR.joinpath("claims.lua").read_text()
 
 GRANTED, REFUSED, FIRST_REFUSAL = "g", "r", "f"
 encode_state, decode_state = state_codec()  # a customer's blob: docs/state-model.md
-
-
-class Conflict(Exception):
-    """The state moved between read and write; recompute the batch."""
 
 
 def _profile_from(raw: bytes | None, cid: str) -> Profile | None:
@@ -264,19 +262,23 @@ class RedisStore:
         """Where producers put this key (customer id, or receipt id when anonymous)."""
         return self.placement(key)
 
+    @redis_errors
     async def close(self) -> None:
         for c in self._nodes.values():
             await c.aclose()
         await self.client.aclose()
 
+    @redis_errors
     async def ping(self) -> bool:
         return bool(await self.client.ping())
 
+    @redis_errors
     async def write_layout(self) -> None:
         """Record the partition count and partitioner, for lookups outside the stream."""
         await self.client.hset(self.keys.layout, mapping={
             "partitions": self.placement.partitions, "partitioner": self.placement.kind})
 
+    @redis_errors
     async def adopt_layout(self) -> None:
         """Place keys as the workers recorded (`sp:layout`), for callers outside the stream."""
         raw = await self.client.hgetall(self.keys.layout)
@@ -285,6 +287,7 @@ class RedisStore:
             self.layout_known = True
 
     # load -----------------------------------------------------------------------------
+    @redis_errors
     async def load(self, items: Sequence[tuple[Any, ...]]) -> BatchView:
         """Everything the batch's receipts can touch: one call per partition, one for the
         shared budgets and codes, all at once. With an origin per receipt, the answers stored
@@ -359,6 +362,7 @@ class RedisStore:
                 view.budgets[cid] = view.budgets.get(cid, 0) - amount
 
     # claims ---------------------------------------------------------------------------
+    @redis_errors
     async def claim(self, wants: list[tuple[str, str, str, int]]) -> list[str]:
         """Make the batch's claims, in order; one answer per claim (see `lua/claims.lua`)."""
         k = self.keys
@@ -374,6 +378,7 @@ class RedisStore:
         return [a.decode() if isinstance(a, bytes) else a for a in res]
 
     # commit ---------------------------------------------------------------------------
+    @redis_errors
     async def commit(self, view: BatchView, fences: dict[int, str] | None = None) -> set[int]:
         """Write the batch's changes, one atomic call per partition. Returns the partitions
         whose fence refused the write (another worker owns them now); raises `Conflict` if
@@ -463,6 +468,7 @@ class RedisStore:
         return await self.apply_script(keys=keys, args=[orjson.dumps(header), *blobs])
 
     # fence ----------------------------------------------------------------------------
+    @redis_errors
     async def take_partitions(self, partitions: list[int], generation: int,
                               member: str) -> str:
         """Make this member the owner of the partitions (on assignment); return the token the
@@ -477,6 +483,7 @@ class RedisStore:
         return token
 
     # durability -------------------------------------------------------------------------
+    @redis_errors
     async def check_durability(self, mode: str) -> None:
         """At start: refuse a durability mode the server cannot give."""
         if mode not in ("none", "wait", "fsync"):
@@ -488,6 +495,7 @@ class RedisStore:
                     raise ValueError("redis durability 'fsync' needs appendonly yes and "
                                      f"appendfsync always; the server has {cfg}")
 
+    @redis_errors
     async def durable(self, mode: str, replicas: int = 1, timeout_ms: int = 1000) -> None:
         """Before offsets commit: the batches written so far survive a Redis crash.
 
@@ -533,6 +541,7 @@ class RedisStore:
         return [await fn(None)]
 
     # profiles, timers, reads ----------------------------------------------------------
+    @redis_errors
     async def put_profiles(self, profiles: list[Profile]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for p in profiles:
@@ -540,15 +549,18 @@ class RedisStore:
                      profile_blob(p))
         await pipe.execute()
 
+    @redis_errors
     async def due_customers(self, p: int, now_us: int, limit: int = 500) -> list[str]:
         raw = await self.client.zrangebyscore(self.keys.timers(p), "-inf", now_us, 0, limit)
         return [m.decode() for m in cast("list[bytes]", raw)]
 
+    @redis_errors
     async def drop_timers(self, p: int, cids: list[str]) -> None:
         """Orphans: timer entries whose customer is gone (erased) must not block the rest."""
         if cids:
             await self.client.zrem(self.keys.timers(p), *cids)
 
+    @redis_errors
     async def load_customers(self, p: int, cids: list[str]) -> BatchView:
         view = BatchView(self.program)
         view.current_part = p
@@ -559,6 +571,7 @@ class RedisStore:
             view.adopt(p, cid, v, s)
         return view
 
+    @redis_errors
     async def drop_outputs(self, origins: dict[int, list[str]]) -> None:
         """These messages' offsets are committed: no redelivery will ask for their answers."""
         if not any(origins.values()):
@@ -569,21 +582,25 @@ class RedisStore:
                 pipe.unlink(self.keys.output(p, origin))
         await pipe.execute()
 
+    @redis_errors
     async def outbox(self, p: int) -> list[tuple[str, bytes]]:
         """Timer events written but not yet known to be in Kafka."""
         got = await self.client.hgetall(self.keys.outbox(p))
         return sorted((k.decode(), v) for k, v in got.items())
 
+    @redis_errors
     async def clear_outbox(self, p: int, event_ids: list[str]) -> None:
         if event_ids:
             await self.client.hdel(self.keys.outbox(p), *event_ids)
 
+    @redis_errors
     async def liability(self) -> int:
         k = self.keys
         vals = await self._all([self.client.get(k.liability(p))
                                       for p in range(self.partitions)])
         return sum(int(v or 0) for v in vals)
 
+    @redis_errors
     async def budgets_remaining(self) -> dict[str, int]:
         if not self.budgeted:
             return {}
