@@ -118,6 +118,12 @@ async def test_twelve_appliers_share_one_budget(redis_url, redis_client):
         assert answers == ["g" if rid in given else "f" if rid == exhausted_by else "r"
                            for rid in rids]
         assert int(redis_client.hget("bud:g:{g}:budget", "ten-off")) == 9_000
+        # once the offsets are committed the claims go (the worker drops them then)
+        claimed = [rid for o in outs for rid in o.claimed]
+        assert sorted(claimed) == sorted(rids)
+        await workers[0].store.drop_claims(claimed)
+        assert not list(redis_client.scan_iter("bud:g:{g}:k:*"))
+        assert int(redis_client.hget("bud:g:{g}:budget", "ten-off")) == 9_000
     finally:
         for w in workers:
             await w.store.close()

@@ -107,6 +107,7 @@ class BatchOutput:
     timer_events: list[tuple[bytes, bytes]] = field(default_factory=list)
     fenced: set[int] = field(default_factory=set)  # partitions another worker owns now
     kept: dict[int, list[str]] = field(default_factory=dict)  # answers stored, by partition
+    claimed: list[str] = field(default_factory=list)  # receipts whose claims were made
 
 
 class _BatchTimers:
@@ -307,6 +308,11 @@ class BatchProcessor:
                 for origin, (p, _) in view.new_outputs.items():
                     if p not in out.fenced:  # dropped once their offsets are committed
                         out.kept.setdefault(p, []).append(origin)
+                # claims too: once committed, no other computation of them will ask again
+                # (a fenced partition's new owner will: its claims stay)
+                asked = [rid for rid, _ in claims] + [rid for rid, _, _, _ in view.wants]
+                out.claimed = [rid for rid in dict.fromkeys(asked)
+                               if view.rpart.get(rid) not in out.fenced]
                 out.redis_seconds += time.perf_counter() - t0
                 if timers_in_batch is not None:
                     self.replay_clock = timers_in_batch.clock

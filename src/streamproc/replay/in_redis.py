@@ -57,6 +57,7 @@ async def _run(args: argparse.Namespace, program: Program, engine: SaleEngine,
 
         async def flush() -> None:
             res = await batcher.process(batch)
+            await store.drop_claims(res.claimed)  # a file is read once: nothing asks again
             for o in res.outcomes:
                 report.count(o)
             # timers fire on the latest receipt time read (spec 6): the batch's own customers

@@ -83,6 +83,7 @@ class Worker:
                                 cluster=settings.redis_cluster, cache_state=True)
         self.redis_ok = False  # readiness follows Redis: false while calls wait for it
         self.kept: dict[int, list[str]] = {}  # answers stored since the last offset commit
+        self.claimed: list[str] = []  # receipts whose claims were made since then
         self.batcher = BatchProcessor(program, engine, self.store, metrics=self.metrics,
                                       max_record_bytes=settings.max_record_bytes,
                                       fences=self._fences, on_wait=self._redis_waiting)
@@ -235,9 +236,12 @@ class Worker:
         return {p: token for p in parts}
 
     async def drop_answers(self) -> None:
-        """Offsets committed: the answers kept for redelivering those messages can go."""
+        """Offsets committed: the answers kept for redelivering those messages, and their
+        receipts' claims, can go."""
         kept, self.kept = self.kept, {}
+        claimed, self.claimed = self.claimed, []
         await self._redis(self.store.drop_outputs, kept, what="outputs")
+        await self._redis(self.store.drop_claims, claimed, what="claims")
 
     async def durable(self) -> None:
         """Before offsets commit: Redis has the writes as durably as configured."""
@@ -317,6 +321,7 @@ class Worker:
         self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
         for p, origins in out.kept.items():
             self.kept.setdefault(p, []).extend(origins)
+        self.claimed.extend(out.claimed)
         if out.fenced:
             self.metrics.count_fenced(len(out.fenced))
             log.warning("partitions %s belong to another worker now: their writes were "

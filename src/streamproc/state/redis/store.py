@@ -583,6 +583,16 @@ class RedisStore:
         await pipe.execute()
 
     @redis_errors
+    async def drop_claims(self, receipt_ids: list[str]) -> None:
+        """These receipts' offsets are committed: their claims will not be asked again."""
+        if not receipt_ids:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for rid in receipt_ids:
+            pipe.unlink(self.keys.claims(rid))
+        await pipe.execute()
+
+    @redis_errors
     async def outbox(self, p: int) -> list[tuple[str, bytes]]:
         """Timer events written but not yet known to be in Kafka."""
         got = await self.client.hgetall(self.keys.outbox(p))
