@@ -164,6 +164,14 @@ def test_stream_equals_replay(tmp_path, kafka_bootstrap, redis_url):
             w.stop()
     assert len(stream) == n_results, "no redelivery without a crash: one result per message"
     _compare(stream, dlq, oracle, _contested(receipts), redis_url, prefix, len(receipts))
+    # the answers kept for redelivery and the budget claims went once the offsets committed
+    client = redis.Redis.from_url(redis_url)
+    try:
+        left = [k for pattern in (f"{prefix}:o:*", f"{prefix}:g:{{g}}:k:*")
+                for k in client.scan_iter(pattern, count=5000)]
+    finally:
+        client.close()
+    assert not left, f"{len(left)} answers or claims outlived their commit: {left[:3]}"
 
 
 def test_crash_safety_sigkill(tmp_path, kafka_bootstrap, redis_url):
