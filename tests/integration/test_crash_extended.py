@@ -52,7 +52,7 @@ def _kill_redis(server: RedisServer) -> None:
     assert server.pid is not None and server.proc is not None
     os.kill(server.pid, signal.SIGKILL)
     server.proc.wait(10)
-    server.pid = server.proc = None
+    server.pid = server.child = None
     server.start()
 
 
