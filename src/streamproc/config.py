@@ -61,6 +61,9 @@ class WorkerSettings:
     log_level: str = "info"
     log_format: str = "text"
     startup_timeout_s: float = 60.0  # how long to wait for Kafka and Redis before giving up
+    # a stop (SIGTERM) that takes longer, e.g. faust waiting on an unreachable broker, ends the
+    # process hard: nothing is lost, offsets not yet committed are redelivered to the next owner
+    shutdown_timeout_s: float = 30.0
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str = ""
     kafka_sasl_username: str = ""

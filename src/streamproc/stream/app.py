@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -470,10 +472,34 @@ def run_worker(settings: WorkerSettings, program: Program, engine: SaleEngine) -
 
     from streamproc.observability.logs import level_name, logging_config
 
+    class BoundedStopWorker(FaustWorker):
+        """Stops within `shutdown_timeout_s` even when Kafka is gone: faust's consumer thread
+        otherwise waits on the dead broker forever and SIGTERM never ends the process."""
+
+        def _schedule_shutdown(self, signal: signal.Signals) -> None:
+            if not self._signal_stop_time:
+                _exit_after(settings.shutdown_timeout_s)
+            super()._schedule_shutdown(signal)
+
     w = Worker(settings, program, engine)
-    fw = FaustWorker(w.app, loglevel=level_name(settings.log_level), quiet=True,
-                     logging_config=logging_config(settings.log_level, settings.log_format))
+    fw = BoundedStopWorker(w.app, loglevel=level_name(settings.log_level), quiet=True,
+                           logging_config=logging_config(settings.log_level,
+                                                         settings.log_format))
     fw.execute_from_commandline()
     return 0
+
+
+def _exit_after(seconds: float) -> None:
+    """Arm a watchdog that ends the process if a requested stop has not finished in time."""
+
+    def hard_exit() -> None:
+        log.error("stop took longer than %.0f s (Kafka or Redis unreachable?): exiting now; "
+                  "uncommitted offsets are redelivered, nothing is lost", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True
+    timer.start()
 
 
