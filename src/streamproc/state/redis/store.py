@@ -532,7 +532,10 @@ class RedisStore:
     def _node_client(self, addr: tuple[str, int]) -> Any:
         c = self._nodes.get(addr)
         if c is None:
-            c = self._nodes[addr] = aredis.Redis(host=addr[0], port=addr[1], **self.connection)
+            # the same login and TLS as the cluster client (a rediss:// URL means TLS)
+            c = self._nodes[addr] = aredis.Redis(host=addr[0], port=addr[1],
+                                                 ssl=self.url.startswith("rediss://"),
+                                                 **self.connection)
         return c
 
     async def _each_primary(self, fn: Any) -> list[Any]:
