@@ -33,6 +33,7 @@ def main() -> int:
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--dir", default=".run/bench-whatif")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--skip-out", action="store_true", help="leave out `replay --out`")
     args = ap.parse_args()
     d = Path(args.dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -55,6 +56,8 @@ def main() -> int:
         "whatif": [*sp, "whatif", "--baseline", str(RETAIL), "--candidate", str(cand),
                    *common, "--out-dir", str(d / "whatif")],
     }
+    if args.skip_out:
+        del runs["replay --out"]
     got: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
     for _ in range(args.rounds):
         for name, cmd in runs.items():
