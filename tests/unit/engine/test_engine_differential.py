@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamproc._fastcalc import receipt_from_obj as compiled_receipt_from_obj
+from streamproc.domain import program as program_mod
 from streamproc.domain import receipt as receipt_mod
 from streamproc.domain.program import program_from_dict
 from streamproc.domain.receipt import Profile, receipt_from_obj
@@ -51,10 +52,12 @@ BIG_AMOUNTS = [0, 1, 7, 99, 1000, 45900, 10**6, 10**9, 10**12, 10**16, 10**18, 1
 
 @pytest.fixture(autouse=True, scope="module")
 def _engine_beyond_decoder_bounds():
-    """The engines' arithmetic is exact past the decoder's bounds (totals and redemptions past
-    2^53, instants before 2000): lift those bounds here so these tests keep reaching it. The
-    compiled decoder hands such receipts to the Python one, which reads the lifted bounds."""
+    """The engines' arithmetic is exact past the decoder's and the loader's bounds (totals,
+    redemptions and campaign amounts past 2^53, instants before 2000): lift those bounds here so
+    these tests keep reaching it. The compiled decoder hands such receipts to the Python one,
+    which reads the lifted bounds."""
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(program_mod, "MAX_SAFE_INT", 2**200)
         mp.setattr(receipt_mod, "MAX_SAFE_INT", 2**200)
         mp.setattr(receipt_mod, "TS_MIN_US", -(2**70))
         mp.setattr(receipt_mod, "TS_MAX_US", 2**70)
