@@ -170,9 +170,7 @@ class Replay:
         """Receipts older than the return window (plus a day of slack for late ones) can no
         longer be duplicated or returned: drop them so a month's replay stays small."""
         horizon = now_us - self.program.return_window_us - 86_400_000_000
-        old = [rid for rid, rec in self.state.receipts.items() if rec.ts_us < horizon]
-        for rid in old:
-            del self.state.receipts[rid]
+        self.state.receipts.forget_before(horizon)
 
     def finish(self) -> None:
         """Liability and tiers at the end of the run."""

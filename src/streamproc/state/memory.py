@@ -2,9 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
+
+import orjson
+
 from streamproc.domain.receipt import Profile
 from streamproc.engine.model import CustomerState, ReceiptRecord
 from streamproc.engine.stateview import KeptOutput
+
+
+class PackedRecords(MutableMapping[str, ReceiptRecord]):
+    """Receipt records kept as (time, bytes): the compact JSON the Redis store writes.
+
+    A month's replay holds a record for every receipt of the return window; as objects (a
+    record and a `SaleLine` a line) that was most of a 1M-receipt replay's memory, and a heap
+    the cyclic GC kept walking. A record is decoded only when read (duplicates, returns) and
+    encoded again when put back, so reads give copies: change one, then put it.
+    """
+
+    def __init__(self) -> None:
+        self._raw: dict[str, tuple[int, bytes]] = {}
+
+    def __getitem__(self, rid: str) -> ReceiptRecord:
+        return ReceiptRecord.from_obj(rid, orjson.loads(self._raw[rid][1]))
+
+    def get(self, rid: str, default: None = None) -> ReceiptRecord | None:  # type: ignore[override]
+        got = self._raw.get(rid)
+        return None if got is None else ReceiptRecord.from_obj(rid, orjson.loads(got[1]))
+
+    def __setitem__(self, rid: str, rec: ReceiptRecord) -> None:
+        self._raw[rid] = (rec.ts_us, orjson.dumps(rec.to_obj()))
+
+    def __delitem__(self, rid: str) -> None:
+        del self._raw[rid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def forget_before(self, ts_us: int) -> int:
+        """Drop the records older than `ts_us` (without decoding any); how many went."""
+        old = [rid for rid, (ts, _) in self._raw.items() if ts < ts_us]
+        for rid in old:
+            del self._raw[rid]
+        return len(old)
 
 
 class MemoryState:
@@ -13,7 +56,7 @@ class MemoryState:
     def __init__(self) -> None:
         self.customers: dict[str, CustomerState] = {}
         self.profiles: dict[str, Profile] = {}
-        self.receipts: dict[str, ReceiptRecord] = {}
+        self.receipts = PackedRecords()
         self.budgets: dict[str, int] = {}
         self.coupons: dict[str, str] = {}
         self.exhausted: set[str] = set()
