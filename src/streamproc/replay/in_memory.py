@@ -26,7 +26,7 @@ from streamproc.engine.processor import REJECTED, Outcome, SaleEngine, make_proc
 from streamproc.replay.report import RunReport
 from streamproc.state.memory import MemoryState
 
-FREEZE_EVERY = 500  # messages between gc.freeze() calls (benchmarks/README.md, Replay)
+FREEZE_EVERY = 5_000  # messages between gc.freeze() calls (benchmarks/README.md, Replay)
 log = logging.getLogger(__name__)
 
 

@@ -31,7 +31,8 @@ class PackedRecords(MutableMapping[str, ReceiptRecord]):
         return None if got is None else ReceiptRecord.from_obj(rid, orjson.loads(got[1]))
 
     def __setitem__(self, rid: str, rec: ReceiptRecord) -> None:
-        self._raw[rid] = (rec.ts_us, orjson.dumps(rec.to_obj()))
+        # a copy: orjson returns its over-allocated output buffer (~2 KiB for ~300 bytes)
+        self._raw[rid] = (rec.ts_us, bytes(memoryview(orjson.dumps(rec.to_obj()))))
 
     def __delitem__(self, rid: str) -> None:
         del self._raw[rid]
