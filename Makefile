@@ -39,6 +39,7 @@ stack-status:
 
 lint: install
 	$(PYTHON) -m ruff check $(wildcard src tests benchmarks)
+	cython-lint --max-line-length 100 src/streamproc/_fc_*.pxi
 	$(PYTHON) -m mypy src/streamproc
 
 test: install jars

@@ -3,7 +3,8 @@
 # written straight to JSON bytes, exactly as `orjson.dumps(result)` writes them: keys in field
 # order, no spaces, strings as UTF-8 with orjson's escapes. Anything else (an int past
 # int64, a float, an unknown type) returns None and the caller uses orjson. Checked byte for
-# byte against orjson by the whole-stream differential test and tests/unit/engine/test_result_json.py.
+# byte against orjson by the whole-stream differential test and
+# tests/unit/engine/test_result_json.py.
 
 from libc.stdio cimport snprintf
 
@@ -138,7 +139,9 @@ cdef int _j_value(_wbuf *w, object o) except -1:
 def encode_json(o):
     """`orjson.dumps(o)` for results and events (None when `o` holds something else)."""
     cdef _wbuf w
-    w.p = NULL; w.n = 0; w.cap = 0
+    w.p = NULL
+    w.n = 0
+    w.cap = 0
     try:
         if _j_value(&w, o):
             return None

@@ -2,7 +2,8 @@
 # Included by _fastcalc.pyx. The compiled twin of streamproc.engine.ledger and of
 # streamproc.engine.timers.next_due: the same bucket bookkeeping over the same `Bucket` objects,
 # with the orderings done on C keys instead of Python tuples and lambdas. Checked against the
-# Python versions by the whole-stream differential test (tests/unit/engine/test_processor_stream.py).
+# Python versions by the whole-stream differential test
+# (tests/unit/engine/test_processor_stream.py) and every rule test.
 
 from streamproc.engine import ledger as _py_ledger
 from streamproc.engine.model import (

@@ -102,8 +102,12 @@ def encode_state(st):
     cdef int64_t base = 0, v, issued, act
     cdef Py_ssize_t ln
     cdef const char *u
-    body.p = NULL; body.n = 0; body.cap = 0
-    out.p = NULL; out.n = 0; out.cap = 0
+    body.p = NULL
+    body.n = 0
+    body.cap = 0
+    out.p = NULL
+    out.n = 0
+    out.cap = 0
     try:
         _wb_u(&out, ST_VERSION)
         clock = st.clock_us
