@@ -47,7 +47,7 @@ def random_program(n: int, live: int = 20, seed: int = 1) -> dict[str, Any]:
     """The retail chain's settings with `n` random campaigns: the first `live` on the loadgen
     catalogue, the others on SKUs no receipt carries (a chain runs hundreds of campaigns and
     a receipt meets a few: what is measured is the cost of the ones it does not meet)."""
-    from streamproc.tools.loadgen import CATEGORIES
+    from streamproc.tools.chain import CATEGORIES
 
     rnd = random.Random(seed)
     doc = yaml.safe_load(RETAIL.read_text())
