@@ -32,10 +32,12 @@ SEEDS = [7, int(os.environ.get("QUOTE_TEST_SEED", random.SystemRandom().randrang
 
 
 def _snapshot(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:
-    """Every key but the stored answers (`:o:`), which the worker drops on its own once their
-    offsets commit, at any moment between two snapshots."""
+    """Every key but the stored answers (`:o:`) and the receipts' budget/code claims (`:k:`),
+    which the worker drops on its own once their offsets commit, at any moment between two
+    snapshots."""
+    transient = (f"{prefix}:o:".encode(), f"{prefix}:g:{{g}}:k:".encode())
     return {k: client.dump(k) for k in client.scan_iter(f"{prefix}:*", count=1000)
-            if not k.startswith(f"{prefix}:o:".encode())}
+            if not k.startswith(transient)}
 
 
 async def _quote_then_stream(bootstrap: str, prefix: str, port: int, token: str,
