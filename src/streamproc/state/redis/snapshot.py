@@ -83,12 +83,7 @@ def read_snapshot(url: str, program: Program, prefix: str = "sp",
             for (_, rid), raw in zip(chunk, pipe.execute(), strict=True):
                 if raw is not None:
                     state.receipts[rid] = decode_receipt(rid, raw)
-        budgets = cast("dict[bytes, bytes]", client.hgetall(keys.budget))
-        coupons = cast("dict[bytes, bytes]", client.hgetall(keys.coupons))
-        exhausted = cast("set[bytes]", client.smembers(keys.exhausted))
-        state.budgets = {k.decode(): int(v) for k, v in budgets.items()}
-        state.coupons = {k.decode(): v.decode() for k, v in coupons.items()}
-        state.exhausted = {m.decode() for m in exhausted}
+        _read_globals(client, keys, state)
     finally:
         client.close()
     return state
@@ -118,12 +113,17 @@ def read_for_receipt(url: str, program: Program, customer_id: str | None,
             raw = cast("bytes | None", client.get(keys.receipt(p, rid)))
             if raw is not None:
                 state.receipts[rid] = decode_receipt(rid, raw)
-        budgets = cast("dict[bytes, bytes]", client.hgetall(keys.budget))
-        coupons = cast("dict[bytes, bytes]", client.hgetall(keys.coupons))
-        exhausted = cast("set[bytes]", client.smembers(keys.exhausted))
-        state.budgets = {k.decode(): int(v) for k, v in budgets.items()}
-        state.coupons = {k.decode(): v.decode() for k, v in coupons.items()}
-        state.exhausted = {m.decode() for m in exhausted}
+        _read_globals(client, keys, state)
     finally:
         client.close()
     return state
+
+
+def _read_globals(client: redis.Redis, keys: Keys, state: MemoryState) -> None:
+    """Budgets spent, used single-use codes and exhausted campaigns: shared by every customer."""
+    budgets = cast("dict[bytes, bytes]", client.hgetall(keys.budget))
+    coupons = cast("dict[bytes, bytes]", client.hgetall(keys.coupons))
+    exhausted = cast("set[bytes]", client.smembers(keys.exhausted))
+    state.budgets = {k.decode(): int(v) for k, v in budgets.items()}
+    state.coupons = {k.decode(): v.decode() for k, v in coupons.items()}
+    state.exhausted = {m.decode() for m in exhausted}
