@@ -5,6 +5,7 @@ what is accepted right at the limits.
 from __future__ import annotations
 
 import copy
+import hashlib
 
 import orjson
 import pytest
@@ -45,8 +46,9 @@ def with_(path: str, value, base: dict | None = None) -> dict:
 def assert_rejected(msg, reason: str, field: str | None = None) -> None:
     o, raw = send(msg)
     assert o.status == "rejected", o.result
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    assert o.reject == {"reason": reason, "detail": o.reject["detail"], "raw": text}
+    data = raw if isinstance(raw, bytes) else raw.encode()
+    assert o.reject == {"reason": reason, "detail": o.reject["detail"], "raw": data.decode(),
+                        "raw_bytes": len(data), "raw_sha256": hashlib.sha256(data).hexdigest()}
     if field is not None:
         assert field in o.reject["detail"], o.reject["detail"]
 
