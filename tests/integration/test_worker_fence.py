@@ -1,6 +1,8 @@
 """A stale owner writes nothing: a worker SIGSTOPped past its session timeout loses its
 partitions to the other worker (a newer group generation takes their fences); SIGCONTed with a
-batch in hand, its writes are refused by the fence, and the stream still equals the replay."""
+batch in hand, its writes are refused by the fence, and the stream still equals the replay.
+The worker stops itself at the exact point (a failpoint: `stream/failpoints.py`), so the pause
+always lands with a batch in hand, never between batches."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 from e2e_support import WorkerProcess, produce, read_until, replay_oracle, worker_env
 from test_worker_stream import _compare, _contested, _setup, _wait_profiles
 
@@ -33,6 +36,29 @@ def _metric(w: WorkerProcess, name: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
+def _run_state(pid: int) -> str:
+    """The process's state letter from /proc (T: stopped)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _fences(url: str, prefix: str, partitions: int = 6) -> dict[int, tuple[int, str]]:
+    """Each partition's owner key: (group generation, member id)."""
+    client = redis.Redis.from_url(url)
+    try:
+        raw = {p: client.get(f"{prefix}:f:{{{p}}}") for p in range(partitions)}
+    finally:
+        client.close()
+    return {p: (int(v.split()[0]), v.split()[1].decode()) for p, v in raw.items() if v}
+
+
+def _wait(cond, what: str, timeout: float, alive) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert (msg := alive()) is None, msg
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.2)  # polling /proc and Redis for the condition
+
+
 def test_a_stale_owner_writes_nothing(tmp_path, kafka_bootstrap, redis_url):
     prefix = "fence"
     cfg = LoadgenConfig(seed=31, receipts=40_000, customers=4_000, days=15)
@@ -40,38 +66,36 @@ def test_a_stale_owner_writes_nothing(tmp_path, kafka_bootstrap, redis_url):
     oracle = replay_oracle(PROGRAM, rpath, cpath)
     env = worker_env(kafka_bootstrap, redis_url, PROGRAM, prefix, batch_size=2000)
     asyncio.run(produce(kafka_bootstrap, f"{prefix}-customers", customers))
-    a, b = (WorkerProcess(tmp_path, n, env).start() for n in ("a", "b"))
+    # `a` pauses itself (SIGSTOP) with its 2nd batch in hand, before applying it
+    a = WorkerProcess(tmp_path, "a", {**env, "STREAMPROC_FAILPOINTS": "before_apply=stop@2"})
+    b = WorkerProcess(tmp_path, "b", env)
+    a.start()
+    b.start()
     want_ids = {r["receipt_id"] for r in oracle[0]}
+
+    def problem() -> str | None:
+        for w in (a, b):
+            if not w.alive():
+                return f"worker {w.name} died:\n{w.tail()}"
+        return None
+
     try:
         _wait_profiles(redis_url, prefix, len(customers), [a, b])
-        sent = 20_000
-        asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts[:sent]))
-        # pause `a` in the middle of its work, past the session timeout: its partitions go
-        # to `b`; resumed, it finishes the batch in hand, and the fence refuses it. A pause
-        # can land between batches (then `a` learns of the rebalance first): try again.
-        for _ in range(8):  # in the full suite 4 tries all landed between batches
-            time.sleep(1.5)
-            a.proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
-            time.sleep(SESSION_TIMEOUT_S + 6)
-            a.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline \
-                    and _metric(a, "streamproc_fenced_writes_total") == 0:
-                time.sleep(0.5)  # polling the worker's metrics endpoint
-            if _metric(a, "streamproc_fenced_writes_total") > 0:
-                break
-            asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts[sent:sent + 5000]))
-            sent += 5000
-        fenced = _metric(a, "streamproc_fenced_writes_total")
-        assert fenced > 0, f"no stale write was attempted:\n{a.tail()}"
+        asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts[:20_000]))
+        pid = a.proc.pid  # type: ignore[union-attr]
+        _wait(lambda: _run_state(pid) == "T", "a paused itself", 120, problem)
+        paused_at = max(g for g, _ in _fences(redis_url, prefix).values())
+        # past the session timeout `b` takes every partition: a newer generation, one member
+        _wait(lambda: len(f := _fences(redis_url, prefix)) == 6
+              and len({m for _, m in f.values()}) == 1
+              and min(g for g, _ in f.values()) > paused_at,
+              "b owns every partition", SESSION_TIMEOUT_S + 60, problem)
+        a.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+        # resumed, `a` applies the batch in hand with its old generation: refused
+        _wait(lambda: _metric(a, "streamproc_fenced_writes_total") > 0,
+              "a's stale write was refused", 60, problem)
         assert "belong to another worker now" in a.log.read_text()
-        asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts[sent:]))
-
-        def problem() -> str | None:
-            for w in (a, b):
-                if not w.alive():
-                    return f"worker {w.name} died:\n{w.tail()}"
-            return None
+        asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts[20_000:]))
 
         stream = asyncio.run(read_until(
             kafka_bootstrap, f"{prefix}-receipt-results",

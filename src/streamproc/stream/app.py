@@ -45,6 +45,7 @@ from streamproc.processing.batch import (
 from streamproc.state.errors import Conflict
 from streamproc.state.redis.retry import is_transient, retrying
 from streamproc.state.redis.store import RedisStore
+from streamproc.stream.failpoints import FailPoints
 from streamproc.stream.producer import BatchProducer
 from streamproc.stream.receipts_loop import ReceiptsLoop
 
@@ -73,6 +74,7 @@ class Worker:
         self.s = settings
         self.program = program
         self.engine = engine
+        self.failpoints = FailPoints.from_env()  # crash tests only; refused here if malformed
         self.metrics = LoyaltyMetrics()
         self.metrics.set_worker_info(__version__, engine.name)
         self.metrics.set_cluster_reporter(False)  # until it owns customers partition 0
@@ -319,7 +321,9 @@ class Worker:
         committed."""
         t0 = time.perf_counter()
         gap = t0 - self.last_batch_end
+        self.failpoints.hit("before_apply")
         out = await self.batcher.process(msgs)
+        self.failpoints.hit("after_apply")  # in Redis; not in Kafka, not committed
         self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
         for p, origins in out.kept.items():
             self.kept.setdefault(p, []).extend(origins)
