@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -15,8 +18,8 @@ from streamproc.tools.devstack import free_port
 from streamproc.tools.kafka_io import produce, read_all, read_until
 from streamproc.tools.process import ChildProcess
 
-__all__ = ["TOPICS", "WorkerProcess", "produce", "read_all", "read_until", "replay_oracle",
-           "worker_env"]
+__all__ = ["TOPICS", "WorkerProcess", "first_dead", "produce", "read_all", "read_stream",
+           "read_until", "replay_oracle", "worker_env"]
 
 TOPICS = ("receipts", "customers", "receipt-results", "loyalty-events", "receipts-dlq")
 
@@ -65,3 +68,34 @@ def replay_oracle(program_path: str, receipts: Path, customers: Path | None,
     rp.run(read_messages(receipts), source=str(receipts), sinks=Sinks(results=res, rejects=rej))
     return ([orjson.loads(x) for x in res.getvalue().splitlines()],
             [orjson.loads(x) for x in rej.getvalue().splitlines()], rp.state)
+
+
+def first_dead(workers: Sequence[WorkerProcess]) -> Callable[[], str | None]:
+    """For `read_until(alive=...)`: the first worker that died, with its log's tail."""
+    def problem() -> str | None:
+        for w in workers:
+            if not w.alive():
+                return f"worker {w.name} died:\n{w.tail()}"
+        return None
+    return problem
+
+
+def read_stream(bootstrap: str, prefix: str, oracle: tuple[list[dict], list[dict], Any],
+                workers: Sequence[WorkerProcess], timeout: float = 300,
+                at_least: int = 0) -> tuple[list[Any], list[Any]]:
+    """The results topic once it holds every receipt id of the replay, then the DLQ once it
+    holds a record for as many (partition, offset) as the replay rejected (redeliveries can
+    repeat records; `at_least`: and that many results); fails early if a worker dies."""
+    want_ids = {r["receipt_id"] for r in oracle[0]}
+    problem = first_dead(workers)
+    stream = asyncio.run(read_until(
+        bootstrap, f"{prefix}-receipt-results",
+        lambda recs: len(recs) >= at_least
+        and {orjson.loads(x.value)["receipt_id"] for x in recs} >= want_ids,
+        timeout=timeout, alive=problem))
+    dlq = asyncio.run(read_until(
+        bootstrap, f"{prefix}-receipts-dlq",
+        lambda recs: len({(orjson.loads(x.value)["partition"], orjson.loads(x.value)["offset"])
+                          for x in recs}) >= len(oracle[1]),
+        timeout=120, alive=problem))
+    return stream, dlq

@@ -1,8 +1,10 @@
 """Crash test, extended: 2 workers with timers at their default interval; workers SIGKILLed
-(at least 5 times), redis-server SIGKILLed twice (AOF with `appendfsync everysec`) and the
-broker restarted once, all while receipts are being worked off. Results and receipt events
-equal the replay's, balances too; every timer event whose mark is in Redis is in
-`loyalty-events` with one payload per id (the outbox); redeliveries did happen (metric).
+(at least 5 times: once by itself at a failpoint, between its apply and its commit, so a
+redelivery is certain; the others at random moments), redis-server SIGKILLed twice (AOF with
+`appendfsync everysec`) and the broker restarted once, all while receipts are being worked
+off. Results and receipt events equal the replay's, balances too; every timer event whose mark
+is in Redis is in `loyalty-events` with one payload per id (the outbox); redeliveries did
+happen (metric).
 
 Own broker and own redis-server (both are restarted here). A SIGKILLed redis-server keeps what
 it wrote to its AOF (the kernel has it); what it loses is a machine crash's business, which
@@ -23,7 +25,15 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
-from e2e_support import WorkerProcess, produce, read_all, read_until, replay_oracle, worker_env
+from e2e_support import (
+    WorkerProcess,
+    first_dead,
+    produce,
+    read_all,
+    read_stream,
+    replay_oracle,
+    worker_env,
+)
 from test_worker_stream import _compare, _contested, _setup, _wait_profiles
 
 from streamproc.engine.model import EXPIRED, NOTE_ACTIVATED, NOTE_EXPIRED
@@ -83,7 +93,11 @@ def test_crash_extended(tmp_path):
         env = worker_env(bootstrap, url, PROGRAM, prefix, batch_size=250)
         env["STREAMPROC_TIMER_INTERVAL_S"] = "1.0"  # the default
         asyncio.run(produce(bootstrap, f"{prefix}-customers", customers))
-        workers = [WorkerProcess(tmp_path, f"w{i}", env).start() for i in range(2)]
+        # w0 SIGKILLs itself once, with its 2nd batch in Redis but neither in Kafka nor
+        # committed (a failpoint): whoever owns those partitions next must redeliver
+        workers = [WorkerProcess(tmp_path, "w0", {**env, "STREAMPROC_FAILPOINTS":
+                                                  "after_apply=kill@2"}).start(),
+                   WorkerProcess(tmp_path, "w1", env).start()]
         _wait_profiles(url, prefix, len(customers), workers)
         redelivered: dict[tuple[str, int], float] = {}
 
@@ -95,7 +109,8 @@ def test_crash_extended(tmp_path):
 
         rnd = random.Random(8)
         # between chunks, one disruption each, while the previous chunk is worked off
-        plan = ["worker", "redis", "worker", "broker", "worker", "redis", "worker", "worker"]
+        plan = ["failpoint", "redis", "worker", "broker", "worker", "redis", "worker",
+                "worker"]
         chunks = [receipts[i:i + 3000] for i in range(0, len(receipts), 3000)]
         kills = {"worker": 0, "redis": 0, "broker": 0}
         for i, chunk in enumerate(chunks):
@@ -105,7 +120,20 @@ def test_crash_extended(tmp_path):
             time.sleep(rnd.uniform(0.5, 1.5))  # let the chunk be in flight
             scrape()
             what = plan[i]
-            if what == "worker":
+            if what == "failpoint":
+                w0 = workers[0]
+                assert w0.proc is not None and w0.proc.wait(120) == -signal.SIGKILL, \
+                    f"w0 did not kill itself at its failpoint:\n{w0.tail()}"
+                del w0.env["STREAMPROC_FAILPOINTS"]
+                w0.start()
+                _wait_ready(w0)
+                deadline = time.monotonic() + 120
+                while not any(_redelivered(w) > 0 for w in workers):
+                    assert time.monotonic() < deadline, "the failpoint's batch never came again"
+                    time.sleep(0.5)  # polling the workers' metrics
+                scrape()
+                what = "worker"
+            elif what == "worker":
                 victim = rnd.choice(workers)
                 victim.kill()
                 victim.start()
@@ -120,22 +148,8 @@ def test_crash_extended(tmp_path):
             kills[what] += 1
         assert kills == {"worker": 5, "redis": 2, "broker": 1}
 
-        def problem() -> str | None:
-            for w in workers:
-                if not w.alive():
-                    return f"worker {w.name} died:\n{w.tail()}"
-            return None
-
-        want_ids = {r["receipt_id"] for r in oracle[0]}
-        stream = asyncio.run(read_until(
-            bootstrap, f"{prefix}-receipt-results",
-            lambda recs: {orjson.loads(x.value)["receipt_id"] for x in recs} >= want_ids,
-            timeout=500, alive=problem))
-        dlq = asyncio.run(read_until(
-            bootstrap, f"{prefix}-receipts-dlq",
-            lambda recs: len({(orjson.loads(x.value)["partition"],
-                               orjson.loads(x.value)["offset"]) for x in recs})
-            >= len(oracle[1]), timeout=120, alive=problem))
+        problem = first_dead(workers)
+        stream, dlq = read_stream(bootstrap, prefix, oracle, workers, timeout=500)
         contested = _contested(receipts)
         # results (with their receipt events) and balances equal the replay
         _compare(stream, dlq, oracle, contested, url, prefix, len(receipts))

@@ -7,10 +7,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import orjson
 import pytest
 import redis
-from e2e_support import WorkerProcess, produce, read_until, replay_oracle, worker_env
+from e2e_support import WorkerProcess, produce, read_stream, replay_oracle, worker_env
 from test_worker_stream import _compare, _contested, _setup, _wait_profiles
 
 from streamproc.domain.program import load_program
@@ -63,20 +62,7 @@ def test_stream_equals_replay_on_a_redis_cluster(tmp_path, kafka_bootstrap, redi
         _wait_profiles(url, prefix, len(customers), workers, cluster=True)
         asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts))
 
-        def problem() -> str | None:
-            for w in workers:
-                if not w.alive():
-                    return f"worker {w.name} died:\n{w.tail()}"
-            return None
-
-        want_ids = {r["receipt_id"] for r in oracle[0]}
-        stream = asyncio.run(read_until(
-            kafka_bootstrap, f"{prefix}-receipt-results",
-            lambda recs: {orjson.loads(r.value)["receipt_id"] for r in recs} >= want_ids,
-            timeout=300, alive=problem))
-        dlq = asyncio.run(read_until(kafka_bootstrap, f"{prefix}-receipts-dlq",
-                                     lambda recs: len(recs) >= len(oracle[1]), timeout=60,
-                                     alive=problem))
+        stream, dlq = read_stream(kafka_bootstrap, prefix, oracle, workers)
     finally:
         for w in workers:
             w.stop()

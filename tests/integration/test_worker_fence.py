@@ -13,10 +13,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import orjson
 import pytest
 import redis
-from e2e_support import WorkerProcess, produce, read_until, replay_oracle, worker_env
+from e2e_support import WorkerProcess, first_dead, produce, read_stream, replay_oracle, worker_env
 from test_worker_stream import _compare, _contested, _setup, _wait_profiles
 
 from streamproc.tools.loadgen import LoadgenConfig
@@ -71,13 +70,8 @@ def test_a_stale_owner_writes_nothing(tmp_path, kafka_bootstrap, redis_url):
     b = WorkerProcess(tmp_path, "b", env)
     a.start()
     b.start()
-    want_ids = {r["receipt_id"] for r in oracle[0]}
 
-    def problem() -> str | None:
-        for w in (a, b):
-            if not w.alive():
-                return f"worker {w.name} died:\n{w.tail()}"
-        return None
+    problem = first_dead([a, b])
 
     try:
         _wait_profiles(redis_url, prefix, len(customers), [a, b])
@@ -97,15 +91,7 @@ def test_a_stale_owner_writes_nothing(tmp_path, kafka_bootstrap, redis_url):
         assert "belong to another worker now" in a.log.read_text()
         asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts[20_000:]))
 
-        stream = asyncio.run(read_until(
-            kafka_bootstrap, f"{prefix}-receipt-results",
-            lambda recs: {orjson.loads(x.value)["receipt_id"] for x in recs} >= want_ids,
-            timeout=400, alive=problem))
-        dlq = asyncio.run(read_until(
-            kafka_bootstrap, f"{prefix}-receipts-dlq",
-            lambda recs: len({(orjson.loads(x.value)["partition"],
-                               orjson.loads(x.value)["offset"]) for x in recs})
-            >= len(oracle[1]), timeout=120, alive=problem))
+        stream, dlq = read_stream(kafka_bootstrap, prefix, oracle, [a, b], timeout=400)
     finally:
         for w in (a, b):
             if w.alive():

@@ -23,7 +23,7 @@ import redis
 from e2e_support import (
     WorkerProcess,
     produce,
-    read_until,
+    read_stream,
     replay_oracle,
     worker_env,
 )
@@ -144,21 +144,7 @@ def test_stream_equals_replay(tmp_path, kafka_bootstrap, redis_url):
         asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts))
         n_results = len(oracle[0])
 
-        def problem() -> str | None:
-            for w in workers:
-                if not w.alive():
-                    return f"worker {w.name} died:\n{w.tail()}"
-            return None
-
-        want_ids = {r["receipt_id"] for r in oracle[0]}
-        stream = asyncio.run(read_until(
-            kafka_bootstrap, f"{prefix}-receipt-results",
-            lambda recs: len(recs) >= n_results
-            and {orjson.loads(r.value)["receipt_id"] for r in recs} >= want_ids,
-            timeout=300, alive=problem))
-        dlq = asyncio.run(read_until(kafka_bootstrap, f"{prefix}-receipts-dlq",
-                                     lambda recs: len(recs) >= len(oracle[1]), timeout=60,
-                                     alive=problem))
+        stream, dlq = read_stream(kafka_bootstrap, prefix, oracle, workers, at_least=n_results)
     finally:
         for w in workers:
             w.stop()
@@ -203,21 +189,7 @@ def test_crash_safety_sigkill(tmp_path, kafka_bootstrap, redis_url):
         assert kills >= 5
         assert last_kill_applied < len(want_ids), "the last kill came after the work was done"
 
-        def problem() -> str | None:
-            for w in workers:
-                if not w.alive():
-                    return f"worker {w.name} died:\n{w.tail()}"
-            return None
-
-        stream = asyncio.run(read_until(
-            kafka_bootstrap, f"{prefix}-receipt-results",
-            lambda recs: {orjson.loads(x.value)["receipt_id"] for x in recs} >= want_ids,
-            timeout=400, alive=problem))
-        dlq = asyncio.run(read_until(
-            kafka_bootstrap, f"{prefix}-receipts-dlq",
-            lambda recs: len({(orjson.loads(x.value)["partition"],
-                               orjson.loads(x.value)["offset"]) for x in recs})
-            >= len(oracle[1]), timeout=120, alive=problem))
+        stream, dlq = read_stream(kafka_bootstrap, prefix, oracle, workers, timeout=400)
     finally:
         for w in workers:
             w.stop()
