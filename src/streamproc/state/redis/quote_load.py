@@ -1,0 +1,76 @@
+"""One receipt's state for a quote, in one Redis call where the deployment allows it.
+
+The batch load (`RedisStore.load`) makes one call for the partition's keys and one for the
+shared budgets and single-use codes: two round trips, the largest cost of a quote. A quote
+reads one receipt, so on a standalone Redis one script (`lua/load_quote.lua`) reads both in one
+call; the shared keys are read only when the receipt can touch them (its single-use codes; the
+budgets when the caller says so, see `engine.budget_reach`). On Redis Cluster the shared keys
+live in their own slot (`{g}`, keys.py): a receipt that needs them still takes the batch load's
+two calls, one that does not takes one. The view is the batch load's `BatchView`, filled the
+same way, so the processor cannot tell the two loads apart.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from streamproc.domain.receipt import Receipt
+from streamproc.state.redis.errors import redis_errors
+from streamproc.state.redis.store import BatchView, RedisStore, _profile_from, decode_receipt
+
+LUA_LOAD_QUOTE = resources.files("streamproc.state.redis").joinpath("lua") \
+    .joinpath("load_quote.lua").read_text()
+
+
+class QuoteLoader:
+    """Loads one receipt's view from the store's Redis (never from its in-memory cache)."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.script = store.client.register_script(LUA_LOAD_QUOTE)
+        self.calls = 0  # Redis calls made, for tests and the benchmark
+
+    @redis_errors
+    async def load(self, p: int, r: Receipt, budgets: bool) -> BatchView:
+        """The view a one-receipt batch on partition `p` would load; the shared budgets only
+        when `budgets` (else they read as untouched: the caller checks none was asked for)."""
+        store = self.store
+        codes = [c for c in dict.fromkeys(r.coupons) if c in store.single_use]
+        budgeted = store.budgeted if budgets else []
+        if store.cluster and (budgeted or codes):
+            self.calls += 2
+            return await store.load([(p, r)])  # the partition's slot and {g}: two calls
+        k = store.keys
+        cid = r.customer_id
+        rids = [r.receipt_id]
+        if r.original_receipt_id and r.original_receipt_id != r.receipt_id:
+            rids.append(r.original_receipt_id)
+        keys = [k.customer(p, cid), k.profile(p, cid)] if cid else []
+        keys += [k.receipt(p, rid) for rid in rids]
+        if budgeted:
+            keys.append(k.budget)
+        if codes:
+            keys.append(k.coupons)
+        self.calls += 1
+        res = await self.script(keys=keys, args=[1 if cid else 0, len(rids), len(budgeted),
+                                                 len(codes), *budgeted, *codes])
+        view = BatchView(store.program)
+        i = 0
+        if cid:
+            view.adopt(p, cid, *res[0])
+            view.profiles[cid] = _profile_from(res[1], cid)
+            i = 2
+        for rid in rids:
+            raw = res[i]
+            i += 1
+            view.rpart[rid] = p
+            view.receipt_raw[rid] = raw or b""
+            view.receipts[rid] = None if raw is None else decode_receipt(rid, raw)
+        if budgeted:
+            for camp, s in zip(budgeted, res[i], strict=True):
+                view.budgets[camp] = int(s or 0)
+            i += 1
+        if codes:
+            for code, owner in zip(codes, res[i], strict=True):
+                view.coupons[code] = owner.decode() if owner is not None else None
+        return view
