@@ -2,12 +2,18 @@
 worker's `streamproc_receipts_total` and campaign costs count only what the stream applied).
 
 Labels take bounded values only: the route is one of the server's routes (anything else is
-`unknown`), the status code one the server answers with (anything else `other`).
+`unknown`), the status code one the server answers with (anything else `other`). A fresh
+registry also gets the process collectors the worker's has (CPU, memory, open files, GC).
+Every labelled child is made once, up front: a request only finds it in a dict.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+
+from streamproc.observability.metrics import register_process_collectors
 
 ROUTES = ("quote", "healthz", "readyz", "metrics", "unknown")
 CODES = ("200", "400", "401", "404", "405", "413", "415", "422", "503")
@@ -38,6 +44,8 @@ class QuoteMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
+        if registry is None:  # a registry of our own: the process's figures belong in it
+            register_process_collectors(r)
         self.requests = Counter(
             "streamproc_quote_requests", "HTTP requests answered, by route and status code.",
             ["route", "code"], registry=r,
@@ -61,25 +69,35 @@ class QuoteMetrics:
         )  # fmt: skip
         self.info = Info("streamproc_quote_server", "Version and engine of this quote server.",
                          registry=r)
-        for code in ("200", "401", "422"):
+        for code in ("200", "401", "422"):  # exported at 0 before the first such answer
             self.requests.labels(route="quote", code=code)
         for status in OUTCOMES:
             self.results.labels(status=status)
+        self._request_children: dict[tuple[str, int], Any] = {}
+        self._result_children = {s: self.results.labels(status=s) for s in OUTCOMES}
+        self._observe_quote = self.request_seconds.observe
+        self._observe_redis = self.redis_seconds.observe
 
     def count_request(self, route: str, code: int) -> None:
-        c = str(code)
-        self.requests.labels(route=route if route in ROUTES else "unknown",
-                             code=c if c in CODES else "other").inc()
+        child = self._request_children.get((route, code))
+        if child is None:  # first time for this pair: made once (bounded: labels are)
+            c = str(code)
+            child = self.requests.labels(route=route if route in ROUTES else "unknown",
+                                         code=c if c in CODES else "other")
+            if len(self._request_children) < 10_000:  # any int may come as a code
+                self._request_children[(route, code)] = child
+        child.inc()
 
     def observe_quote(self, seconds: float) -> None:
-        self.request_seconds.observe(max(0.0, seconds))
+        self._observe_quote(max(0.0, seconds))
 
     def count_result(self, status: str) -> None:
-        if status in OUTCOMES:
-            self.results.labels(status=status).inc()
+        child = self._result_children.get(status)
+        if child is not None:
+            child.inc()
 
     def observe_redis(self, seconds: float) -> None:
-        self.redis_seconds.observe(max(0.0, seconds))
+        self._observe_redis(max(0.0, seconds))
 
     def count_redis_error(self) -> None:
         self.redis_errors.inc()
