@@ -127,4 +127,5 @@ class QuoteService:
             return False
 
     async def close(self) -> None:
+        await self.loader.aclose()
         await self.store.close()
