@@ -107,3 +107,34 @@ def test_on_a_cluster_two_calls_only_for_the_shared_keys(redis_cluster):
     seen = asyncio.run(_quotes(redis_cluster.url, "ql3", True, history, bodies))
     assert all(calls == (2 if shared else 1) for _, calls, shared, _ in seen)
     assert {calls for _, calls, _, _ in seen} == {1, 2}
+
+
+def test_a_quote_answers_unavailable_while_redis_is_gone_and_again_once_it_is_back(tmp_path):
+    from streamproc.quote.service import Unavailable
+    from streamproc.tools.devstack import RedisServer
+
+    _, bodies = _workload()
+    server = RedisServer(tmp_path / "redis").start()
+    program = load_program(PROGRAM)
+
+    async def main() -> list[str]:
+        store = RedisStore(server.url, program, prefix="qlr")
+        svc = QuoteService(program, make_engine(program), store, timeout_s=2)
+        seen = []
+        try:
+            seen.append((await svc.quote(bodies[0])).status)
+            await asyncio.to_thread(server.stop, False)  # the pipelined connection is cut
+            try:
+                await svc.quote(bodies[1])
+            except Unavailable:
+                seen.append("unavailable")
+            await asyncio.to_thread(server.start)  # the same port: the next quote reconnects
+            seen.append((await svc.quote(bodies[2])).status)
+        finally:
+            await svc.close()
+        return seen
+
+    try:
+        assert asyncio.run(main()) == ["applied", "unavailable", "applied"]
+    finally:
+        server.stop()
