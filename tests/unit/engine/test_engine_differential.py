@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streamproc._fastcalc import parse_receipt
 from streamproc._fastcalc import receipt_from_obj as compiled_receipt_from_obj
 from streamproc.domain import program as program_mod
 from streamproc.domain import receipt as receipt_mod
@@ -387,7 +388,7 @@ def test_calc_differential(doc: dict, data: st.DataObject) -> None:
     program = program_from_dict(doc)
     ref, fast = ReferenceEngine(program), load_fast_engine(program)
     codes = [f"CP{i}{s}" for i in range(len(doc["campaigns"])) for s in "AB"] + ["NOPE"]
-    receipts, ctxs, want, sales = [], [], [], []
+    receipts, ctxs, want = [], [], []
     for _ in range(3):
         sale = {"receipt_id": "R", "lines": data.draw(sale_lines()),
                 "ts": ts_text(BASE_TS + data.draw(st.integers(-86400 * 3, 86400 * 12)),
@@ -400,47 +401,22 @@ def test_calc_differential(doc: dict, data: st.DataObject) -> None:
         a = calc_obj(ref.calc_sale(receipt, ctx))
         b = calc_obj(fast.calc_sale(receipt, ctx))
         assert a == b
-        assert [calc_obj(x) for x in fast.calc_batch([receipt, receipt], [ctx, ctx])] == [a, a]
+        again = fast.calc_sale(receipt, ctx)  # nothing left over from the last sale
+        assert type(again) is SaleCalc and calc_obj(again) == a
         # the compiled decoder's lines (canonical sku/category objects, found by address)
         assert calc_obj(fast.calc_sale(compiled_receipt_from_obj(sale), ctx)) == a
         receipts.append(receipt)
         ctxs.append(ctx)
         want.append(a)
-        sales.append(sale)
-    # the flat batch API: full SaleCalcs, lazy views, and a reused batch
-    batch = fast.calc_flat(receipts, ctxs)
-    assert len(batch) == 3
-    assert all(type(batch.calc(i)) is SaleCalc for i in range(3))
-    assert [calc_obj(batch.calc(i)) for i in range(3)] == want
-    assert [calc_obj(v) for v in batch] == want
-    assert batch.calc(-1) == batch.calcs()[2]
-    again = fast.calc_flat(receipts[::-1] * 2, ctxs[::-1] * 2, out=batch)
-    assert again is batch and [calc_obj(v) for v in batch] == want[::-1] * 2
-    # the decoded-batch path: receipts decoded/packed into C arrays, contexts packed once
-    fctx = fast.pack_contexts(ctxs)
-    try:
-        raws = [orjson.dumps(s) for s in sales]
-    except TypeError:  # an int beyond 64 bits: orjson neither writes nor reads it
-        decoded = fast.pack_receipts([compiled_receipt_from_obj(s) for s in sales])
-    else:
-        decoded = fast.decode_batch(raws)
-    assert len(decoded) == len(fctx) == 3
-    assert [calc_obj(v) for v in fast.calc_decoded(decoded, fctx, out=batch)] == want
-    packed = fast.pack_receipts(receipts)  # the reference decoder's Receipts
-    assert [calc_obj(v) for v in fast.calc_decoded(packed, fctx)] == want
-    packed.clear()
-    fctx.clear()
-    for r, x in zip(receipts[::-1], ctxs[::-1], strict=True):
-        packed.append(r)
-        fctx.append(x)
-    assert [calc_obj(v) for v in fast.calc_decoded(packed, fctx)] == want[::-1]
+    # one engine over many sales: nothing of one sale leaks into the next
+    again = [calc_obj(fast.calc_sale(r, x))
+             for r, x in zip(receipts[::-1] * 2, ctxs[::-1] * 2, strict=True)]
+    assert again == want[::-1] * 2
     # offers that are not (int64, int64, int | None) tuples take the Python path
     odd = [SaleContext(**{f: getattr(x, f) for f in SaleContext.__slots__}) for x in ctxs]
     for x in odd:
         x.offers = {cid: [i, e, u] for cid, (i, e, u) in x.offers.items()}
-    assert [calc_obj(v) for v in fast.calc_decoded(decoded, fast.pack_contexts(odd))] == want
-    with pytest.raises(ValueError):
-        fast.calc_decoded(decoded, fast.pack_contexts(ctxs[:2]))
+    assert [calc_obj(fast.calc_sale(r, x)) for r, x in zip(receipts, odd, strict=True)] == want
 
 
 # ---------------------------------------------------------------- 128-bit boundaries
@@ -483,7 +459,6 @@ def test_boundary_amounts(mld: int, rate: int, on_redeemed: bool) -> None:
         ctx = SaleContext("C1", active_balance=balance)
         a = ref.calc_sale(receipt, ctx)
         assert calc_obj(a) == calc_obj(fast.calc_sale(receipt, ctx))
-        assert calc_obj(fast.calc_flat([receipt], [ctx]).calc(0)) == calc_obj(a)
     # amount * bps (10^15 * 10^4) and base * rate * mult pass 2^63 on these lines
     assert max(ln.amount for ln in receipt.lines) * 9999 > 2**63
 
@@ -518,10 +493,11 @@ def test_many_line_records() -> None:
             raws.append(raw)
             ctxs.append(ctx)
             want.append(calc_obj(ref.calc_sale(receipt, ctx)))
-        # the decoded-batch path keeps each line's record in the batch: the table is cleared
-        # several times while decoding the round, the results are the same
-        batch = fast.calc_decoded(fast.decode_batch(raws), fast.pack_contexts(ctxs))
-        assert [calc_obj(v) for v in batch] == want
+        # again from the raw bytes through the compiled decoder: the records of the round were
+        # cleared and rebuilt while it ran, the results are the same
+        again = [calc_obj(fast.calc_sale(parse_receipt(raw), c))
+                 for raw, c in zip(raws, ctxs, strict=True)]
+        assert again == want
 
 
 def test_local_time_before_1970() -> None:
@@ -540,23 +516,3 @@ def test_local_time_before_1970() -> None:
             {"line_no": 1, "sku": "s1", "category": "dairy", "qty": 1, "unit_price": 10000}]})
         ctx = SaleContext("C1")
         assert calc_obj(fast.calc_sale(receipt, ctx)) == calc_obj(ref.calc_sale(receipt, ctx))
-
-
-def test_decode_batch_reject() -> None:
-    """`decode_batch` raises the compiled decoder's `Reject`; the receipts before it stay."""
-    from streamproc._fastcalc import parse_receipt
-    from streamproc.domain.receipt import Reject
-
-    program = program_from_dict({"program": {"id": "p", "timezone": "UTC"}, "campaigns": []})
-    fast = load_fast_engine(program)
-    good = orjson.dumps({"receipt_id": "R", "ts": "2026-11-03T10:00:00+03:00", "lines": [
-        {"line_no": 1, "sku": "s1", "category": "dairy", "qty": 2, "unit_price": 100}]})
-    bad = b'{"receipt_id": "R", "lines": []}'
-    with pytest.raises(Reject) as want:
-        parse_receipt(bad)
-    db = fast.decode_batch([good])
-    with pytest.raises(Reject) as got:
-        fast.decode_batch([good, bad], out=db)
-    assert (got.value.args, len(db), db.line_count(1)) == (want.value.args, 2, 1)
-    with pytest.raises(ValueError):
-        load_fast_engine(program).decode_batch([good], out=db)
