@@ -7,6 +7,8 @@ PYTEST_ARGS ?=
 
 # One stamp per interpreter (system python vs .venv), so switching PYTHON reinstalls.
 STAMP := .cache/install$(subst /,_,$(shell $(PYTHON) -c 'import sys; print(sys.prefix)')).stamp
+# The compiled hot path: _fastcalc.pyx, its _fc_*.pxi parts and the .pxd files they cimport.
+CYTHON_SRC := $(wildcard src/streamproc/*.pyx src/streamproc/*.pxd src/streamproc/*.pxi)
 # Rebuild when the compiled engine is missing even if the stamp is fresh (e.g. after `git clean`).
 FASTCALC_SO := $(wildcard src/streamproc/_fastcalc*.so)
 ifeq ($(FASTCALC_SO),)
@@ -17,7 +19,7 @@ endif
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py src/streamproc/_fastcalc.pyx $(wildcard src/streamproc/_fc_*.pxi) $(STAMP_FORCE)
+$(STAMP): pyproject.toml setup.py $(CYTHON_SRC) $(STAMP_FORCE)
 	$(PYTHON) -m pip install -q "setuptools>=68" wheel "Cython>=3.0"
 	$(PYTHON) -m pip install -q --no-build-isolation -e ".[dev]"
 	@mkdir -p $(dir $@) && touch $@
@@ -39,7 +41,7 @@ stack-status:
 
 lint: install
 	$(PYTHON) -m ruff check $(wildcard src tests benchmarks)
-	cython-lint --max-line-length 100 src/streamproc/_fc_*.pxi
+	cython-lint --max-line-length 100 $(CYTHON_SRC)
 	$(PYTHON) -m mypy src/streamproc
 
 test: install jars

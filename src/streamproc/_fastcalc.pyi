@@ -1,4 +1,8 @@
-"""Type stub of the compiled hot path (streamproc/_fastcalc.pyx)."""
+"""Type stub of the compiled hot path (streamproc/_fastcalc.pyx): its Python-visible API.
+
+One section per part of the module (the `_fc_*.pxi` files it includes); the shared C-level
+helpers (`_fc_common.pxd`, `_fc_math.pxd`) have no Python API.
+"""
 
 from collections.abc import Callable, Iterable
 
@@ -12,6 +16,7 @@ from streamproc.engine.stateview import StateView
 
 COMPILED: bool
 
+# engine (_fc_engine.pxi)
 class FastEngine:
     name: str
     program: Program
@@ -20,6 +25,7 @@ class FastEngine:
     def __init__(self, program: Program) -> None: ...
     def calc_sale(self, receipt: Receipt, ctx: SaleContext) -> SaleCalc: ...
 
+# receipt decoder (_fc_decoder.pxi)
 def receipt_from_obj(obj: object) -> Receipt: ...
 def parse_receipt(raw: bytes | str) -> Receipt: ...
 

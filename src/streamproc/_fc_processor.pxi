@@ -175,7 +175,6 @@ cdef class FastProcessor:
     def process_many(self, raws, view, origins=None):
         """`process_raw` over a batch of messages (origins: one per message, or None)."""
         cdef list out = []
-        cdef Py_ssize_t i = 0
         if origins is None:
             for raw in raws:
                 out.append(self.process_raw(raw, view, None))

@@ -228,7 +228,7 @@ cdef inline object _rb_name(_rbuf *r, list names):
 def decode_state(customer_id, blob):
     """The CustomerState in `blob`: exactly `stateformat.decode_state(customer_id, blob)`."""
     cdef _rbuf r
-    cdef uint64_t flags, n, j, ln
+    cdef uint64_t flags, n, _j, ln
     cdef int64_t base = 0, clock = 0, issued, act, bid
     cdef int packed, has
     cdef list names = []
@@ -253,7 +253,7 @@ def decode_state(customer_id, blob):
     st.spend = _unzz64(_rb_u(&r))
     st.sales = _rb_i64(&r)
     n = _rb_u(&r)
-    for j in range(n):
+    for _j in range(n):
         ln = _rb_u(&r)
         if ln > <uint64_t>(r.n - r.pos):
             raise _CorruptState("customer state: truncated")
@@ -265,12 +265,12 @@ def decode_state(customer_id, blob):
         r.pos += <Py_ssize_t>ln
     uses = st.uses
     n = _rb_u(&r)
-    for j in range(n):
+    for _j in range(n):
         cid = _rb_name(&r, names)
         uses[cid] = _unzz64(_rb_u(&r))
     offers = st.offers
     n = _rb_u(&r)
-    for j in range(n):
+    for _j in range(n):
         cid = _rb_name(&r, names)
         issued = <int64_t>(<uint64_t>base + <uint64_t>_unzz64(_rb_u(&r)))
         act = <int64_t>(<uint64_t>issued + <uint64_t>_unzz64(_rb_u(&r)))
@@ -280,7 +280,7 @@ def decode_state(customer_id, blob):
         offers[cid] = _Offer(cid, issued, act, _unzz64(_rb_u(&r)) if has else None)
     buckets = st.buckets
     n = _rb_u(&r)
-    for j in range(n):
+    for _j in range(n):
         bid = _rb_i64(&r)
         rid = _rb_name(&r, names)
         cid = _rb_name(&r, names)
