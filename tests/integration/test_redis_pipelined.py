@@ -5,6 +5,7 @@ lost connection, and TLS with an ACL user."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 import redis
@@ -146,3 +147,44 @@ def test_tls_and_an_acl_user_as_the_stores_client_has_them(secure_redis):
     assert asyncio.run(main(good)) is None
     refused = asyncio.run(main({**good, "password": "wrong-password"}))
     assert isinstance(refused, ResponseError)
+
+
+def test_a_connection_that_answers_nothing_is_replaced(redis_url):
+    """A peer gone without a word (no FIN): after `stall_s` without a reply while calls wait,
+    the next call opens a new connection. The clock is the test's."""
+    now = [0.0]
+    accepted = []
+
+    async def main() -> tuple[bool, bool]:
+        async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)  # reads nothing, answers nothing, never closes
+
+        hole = await asyncio.start_server(swallow, "127.0.0.1", 0)
+        port = hole.sockets[0].getsockname()[1]
+        conn = PipelinedRedis(f"redis://127.0.0.1:{port}/0", stall_s=2.0,
+                              clock=lambda: now[0])
+        try:
+            timed_out = False
+            try:
+                async with asyncio.timeout(0.05):
+                    await conn.execute("PING")
+            except TimeoutError:
+                timed_out = True
+            now[0] += 1.0  # not yet stalled: the same connection
+            first = conn._proto
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await conn.execute("PING")
+            same = conn._proto is first
+            now[0] += 1.5  # 2.5 s without a reply: a new connection
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await conn.execute("PING")
+            return timed_out and same, conn._proto is not first
+        finally:
+            await conn.aclose()
+            for w in accepted:
+                w.close()
+            hole.close()
+
+    assert asyncio.run(main()) == (True, True)

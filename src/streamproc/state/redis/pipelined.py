@@ -10,16 +10,20 @@ Sentinel setup points the URL at; Redis Cluster keeps redis-py, which follows MO
 the same URL, ACL user, password and TLS as the store's client. A lost connection fails the
 calls in flight with redis-py's `ConnectionError` (the quote answers 503); the next call
 connects again. A caller that stops waiting (a timeout) leaves its reply to be read and
-dropped, so the replies of later calls stay in step.
+dropped, so the replies of later calls stay in step. A connection that answers nothing for
+`stall_s` while calls wait is taken for dead (a peer gone without a word: no FIN ever comes)
+and replaced on the next call; TCP keepalive is on as well.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import ssl
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import hiredis
@@ -38,8 +42,12 @@ def pack(*args: bytes | str | int) -> bytes:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Callable[[], float],
+                 stall_s: float) -> None:
         self.loop = loop
+        self.clock = clock
+        self.stall_s = stall_s
+        self.progress = clock()  # the last reply, or the first send to an idle connection
         self.reader = hiredis.Reader(replyError=ResponseError)
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.out: list[bytes] = []
@@ -48,8 +56,12 @@ class _Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
 
     def data_received(self, data: bytes) -> None:
+        self.progress = self.clock()
         reader = self.reader
         reader.feed(data)
         while True:
@@ -80,6 +92,12 @@ class _Protocol(asyncio.Protocol):
                 fut.set_exception(self.lost)
 
     def send(self, command: bytes) -> asyncio.Future[Any]:
+        if self.waiting:
+            if self.clock() - self.progress > self.stall_s and self.lost is None:
+                self.connection_lost(TimeoutError(f"no reply for {self.stall_s} s"))
+                self.transport.abort()  # type: ignore[union-attr]
+        else:
+            self.progress = self.clock()
         if self.lost is not None:
             raise self.lost
         fut = self.loop.create_future()
@@ -99,7 +117,8 @@ class PipelinedRedis:
     """One pipelined connection to a standalone Redis, opened on first use."""
 
     def __init__(self, url: str, connection: Mapping[str, Any] | None = None,
-                 connect_timeout_s: float = 5.0) -> None:
+                 connect_timeout_s: float = 5.0, stall_s: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         kw = {**parse_url(url), **(connection or {})}
         self.host = kw.get("host", "localhost")
         self.port = int(kw.get("port", 6379))
@@ -111,6 +130,8 @@ class PipelinedRedis:
         if url.startswith("rediss://"):
             self.tls = ssl.create_default_context(cafile=kw.get("ssl_ca_certs") or None)
         self.connect_timeout_s = connect_timeout_s
+        self.stall_s = stall_s
+        self.clock = clock
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
 
@@ -129,14 +150,17 @@ class PipelinedRedis:
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         proto: _Protocol | None = None
+
+        def factory() -> _Protocol:
+            return _Protocol(loop, self.clock, self.stall_s)
+
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 if self.path:
-                    _, proto = await loop.create_unix_connection(lambda: _Protocol(loop),
-                                                                 self.path)
+                    _, proto = await loop.create_unix_connection(factory, self.path)
                 else:
                     _, proto = await loop.create_connection(
-                        lambda: _Protocol(loop), self.host, self.port, ssl=self.tls,
+                        factory, self.host, self.port, ssl=self.tls,
                         server_hostname=self.host if self.tls else None)
                 hello = []
                 if self.password:
@@ -156,8 +180,13 @@ class PipelinedRedis:
         return proto
 
     async def execute(self, *args: bytes | str | int) -> Any:
+        cmd = pack(*args)
         proto = await self._connection()
-        return await proto.send(pack(*args))
+        try:
+            fut = proto.send(cmd)
+        except RedisConnectionError:  # found dead on this send: once more on a new one
+            fut = (await self._connection()).send(cmd)
+        return await fut
 
     async def evalsha(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """Run a script by its hash; load it once if this Redis does not have it."""
