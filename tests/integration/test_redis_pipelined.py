@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 
 import pytest
 import redis
@@ -188,3 +189,25 @@ def test_a_connection_that_answers_nothing_is_replaced(redis_url):
             hole.close()
 
     assert asyncio.run(main()) == (True, True)
+
+
+def test_a_reply_waiting_unread_after_a_frozen_loop_keeps_the_connection(redis_url):
+    """The process, not the connection, was slow: the loop did not run for longer than
+    `stall_s` while the reply sat in the socket. Nothing is replaced; both calls answer."""
+    now = [0.0]
+
+    async def main() -> tuple[bool, list]:
+        conn = PipelinedRedis(redis_url, stall_s=2.0, clock=lambda: now[0])
+        try:
+            proto = await conn._connection()
+            first = proto.send(pack("PING"))
+            proto._flush()
+            fd = proto.transport.get_extra_info("socket").fileno()
+            select.select([fd], [], [], 10)  # the loop frozen until the reply is there
+            now[0] += 3.0
+            second = proto.send(pack("ECHO", "still"))
+            return conn._proto is proto and proto.lost is None, [await first, await second]
+        finally:
+            await conn.aclose()
+
+    assert asyncio.run(main()) == (True, [b"PONG", b"still"])

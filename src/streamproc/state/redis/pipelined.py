@@ -11,14 +11,15 @@ the same URL, ACL user, password and TLS as the store's client. A lost connectio
 calls in flight with redis-py's `ConnectionError` (the quote answers 503); the next call
 connects again. A caller that stops waiting (a timeout) leaves its reply to be read and
 dropped, so the replies of later calls stay in step. A connection that answers nothing for
-`stall_s` while calls wait is taken for dead (a peer gone without a word: no FIN ever comes)
-and replaced on the next call; TCP keepalive is on as well.
+`stall_s` while calls wait, with nothing unread in its socket, is taken for dead (a peer gone
+without a word: no FIN ever comes) and replaced on the next call; TCP keepalive is on too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import select
 import socket
 import ssl
 import time
@@ -91,9 +92,18 @@ class _Protocol(asyncio.Protocol):
             if not fut.done():
                 fut.set_exception(self.lost)
 
+    def _unread(self) -> bool:
+        """Bytes (or the peer's close) wait in the socket, not yet read: this process, not
+        the connection, was slow (a loop that was not scheduled for a while)."""
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is None:
+            return True  # cannot tell: never take the connection for dead
+        return bool(select.select([sock.fileno()], [], [], 0)[0])
+
     def send(self, command: bytes) -> asyncio.Future[Any]:
         if self.waiting:
-            if self.clock() - self.progress > self.stall_s and self.lost is None:
+            if self.clock() - self.progress > self.stall_s and self.lost is None \
+                    and not self._unread():
                 self.connection_lost(TimeoutError(f"no reply for {self.stall_s} s"))
                 self.transport.abort()  # type: ignore[union-attr]
         else:
