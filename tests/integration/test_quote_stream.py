@@ -10,6 +10,7 @@ must agree too (docs/quote-api.md says what a quote does not promise when tills 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -27,8 +28,21 @@ from streamproc.tools.loadgen import LoadgenConfig, customer_messages, generate_
 
 pytestmark = pytest.mark.integration
 PROGRAM = str(Path(__file__).parents[2] / "examples" / "retail-chain.yaml")
+
+
+def _fresh_seed() -> int:
+    """New each run, and the same in every pytest-xdist worker of one run (they must collect
+    the same test ids): taken from the run's id when there is one."""
+    if "QUOTE_TEST_SEED" in os.environ:
+        return int(os.environ["QUOTE_TEST_SEED"])
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run:
+        return int(hashlib.sha256(run.encode()).hexdigest()[:8], 16) % (2**31 - 1) + 1
+    return random.SystemRandom().randrange(1, 2**31)
+
+
 # one fixed workload and one new each run (its seed is in the test id and every failure)
-SEEDS = [7, int(os.environ.get("QUOTE_TEST_SEED", random.SystemRandom().randrange(1, 2**31)))]
+SEEDS = [7, _fresh_seed()]
 
 
 def _snapshot(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:
