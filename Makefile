@@ -44,8 +44,11 @@ lint: install
 	cython-lint --max-line-length 100 $(CYTHON_SRC)
 	$(PYTHON) -m mypy src/streamproc
 
+# Two pytest workers (pytest-xdist): integration tests mostly wait on brokers while the
+# property tests compute; `make test PYTEST_WORKERS=0` runs everything in one process.
+PYTEST_WORKERS ?= 2
 test: install jars
-	$(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15 tests $(PYTEST_ARGS)
 
 demo: install jars
 	$(PYTHON) -m streamproc.tools.demo
