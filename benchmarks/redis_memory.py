@@ -27,7 +27,8 @@ from streamproc.tools.devstack import ensure_redis_installed, free_port
 from streamproc.tools.loadgen import LoadgenConfig, customer_messages, generate_messages
 
 PROGRAM = Path(__file__).parents[1] / "examples" / "retail-chain.yaml"
-KINDS = {"c": "customer state", "p": "profile", "r": "receipt record", "o": "stored answer",
+KINDS = {"c": "customer state", "p": "profile", "h": "receipt records (per customer)",
+         "a": "anonymous receipt record", "r": "receipt record (format 1)", "o": "stored answer",
          "t": "timers (per partition)", "l": "liability (per partition)",
          "f": "fence (per partition)", "x": "timer outbox", "g": "budgets, codes, claims",
          "layout": "layout"}

@@ -16,6 +16,7 @@ from streamproc.domain.receipt import Profile
 from streamproc.engine.selection import make_engine
 from streamproc.processing.batch import BatchProcessor, InMessage, apply_profiles
 from streamproc.state.redis.erase import erase_customer
+from streamproc.state.redis.records import unpack
 from streamproc.state.redis.store import RedisStore, read_customer
 
 pytestmark = pytest.mark.integration
@@ -71,7 +72,9 @@ async def test_a_failing_receipt_goes_to_the_dlq_and_changes_nothing(store, redi
     assert dlq[1]["detail"] == "message has no value (a tombstone)"
     st = read_customer(redis_url, "C1", prefix="bf")
     assert st is not None and st.sales == 2  # R1 and R2; nothing of BOOM
-    assert await store.client.exists(store.keys.receipt(store.partition_of("C1"), "BOOM")) == 0
+    recs = unpack(await store.client.get(store.keys.records(store.partition_of("C1"), "C1")),
+                  "C1")
+    assert sorted(recs) == ["R1", "R2"], "no record of BOOM"
     spent = int(await store.client.hget("bf:g:{g}:budget", "ten-off"))
     assert spent == 2 * 300  # two receipts' discounts, not three
 
@@ -125,8 +128,11 @@ async def test_tombstones_erase_profiles_and_erase_removes_the_customer(store, r
     points = sum(read_customer(redis_url, "C5", prefix="bf").balance())
     assert points > 0
     erased = await erase_customer(store.client, store.keys, "C5", place("C5"))
-    assert (erased.profile, erased.state, erased.points) == (True, True, points)
+    assert (erased.profile, erased.state, erased.points, erased.records) == (True, True, points,
+                                                                             True)
     assert "profile" in erased.describe() and "loyalty state" in erased.describe()
+    assert "receipt records" in erased.describe()
+    assert await store.client.exists(store.keys.records(place("C5"), "C5")) == 0
     assert read_customer(redis_url, "C5", prefix="bf") is None
     assert await store.liability() == liability - points
     assert await store.client.zscore(store.keys.timers(place("C5")), "C5") is None

@@ -21,6 +21,7 @@ from streamproc.processing.batch import (
     clear_timer_outbox,
     fire_timers,
 )
+from streamproc.state.redis.records import unpack
 from streamproc.state.redis.store import Conflict, RedisStore
 
 pytestmark = pytest.mark.integration
@@ -52,14 +53,15 @@ async def test_a_batch_never_writes_over_state_that_moved(redis_url, redis_clien
         r1, r2 = parse_receipt(_sale("R1", "C1")), parse_receipt(_sale("R2", "C1", 2))
         a = await store.load([(0, r1)])
         b = await store.load([(0, r2)])  # read before `a` was written
-        a.at("R1", 0)
+        a.at("R1", 0, "C1")
         proc.process(r1, a, origin="receipts/0/0")
-        b.at("R2", 0)
+        b.at("R2", 0, "C1")
         proc.process(r2, b, origin="receipts/0/1")
         await store.commit(a)
         with pytest.raises(Conflict):
             await store.commit(b)
-        assert redis_client.exists("cas:r:{0}:R2") == 0, "nothing of the refused batch written"
+        assert sorted(unpack(redis_client.get("cas:h:{0}:C1"), "C1")) == ["R1"], \
+            "nothing of the refused batch written"
         fresh = await store.load([(0, r2)])
         assert fresh.customers["C1"].sales == 1 and fresh.customers["C1"].version == 1
     finally:

@@ -267,7 +267,7 @@ class BatchProcessor:
                 outcomes.append(_stored_outcome(r, stored))
                 continue
             try:
-                view.at(r.receipt_id, parts[i])
+                view.at(r.receipt_id, parts[i], r.customer_id)
                 o = self.processor.process(r, view, m.value, m.origin)
                 if o.status != REJECTED:
                     size = len(o.result_json()) + len(r.customer_id or r.receipt_id)

@@ -1,10 +1,10 @@
 """Erasure: a customer's profile, or their profile and loyalty state, leave Redis.
 
 A tombstone on the compacted `customers` topic (how master data deletes a customer) removes
-the profile; `streamproc erase` removes the profile, the points and tier state and the timer
-entry. What stays is not personal: campaign budgets and totals, counts, the liability counter
-(less the erased points). Receipt records and stored outputs carry the customer id until they
-expire (the return window plus 7 days, the output TTL); docs/operations.md says so.
+the profile; `streamproc erase` removes the profile, the points and tier state, the receipt
+records and the timer entry. What stays is not personal: campaign budgets and totals, counts,
+the liability counter (less the erased points). Stored outputs carry the customer id until
+their offsets are committed (at most the output TTL); docs/operations.md says so.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ class Erased:
     profile: bool
     state: bool
     timer: bool
-    points: int  # outstanding points taken off the liability counter
+    points: int
+    records: bool = False  # outstanding points taken off the liability counter
 
     def describe(self) -> str:
-        if not (self.profile or self.state or self.timer):
+        if not (self.profile or self.state or self.timer or self.records):
             return f"customer {self.customer_id!r}: nothing stored, nothing removed"
         parts = []
         if self.profile:
@@ -40,6 +41,8 @@ class Erased:
         if self.state:
             parts.append(f"loyalty state ({self.points} outstanding points taken off the "
                          "liability)")
+        if self.records:
+            parts.append("receipt records")
         if self.timer:
             parts.append("timer entry")
         return f"customer {self.customer_id!r}: removed " + ", ".join(parts)
@@ -61,8 +64,8 @@ async def erase_profiles(store: RedisStore, customer_ids: list[str]) -> int:
 @redis_errors
 async def erase_customer(client: Any, keys: Keys, customer_id: str, partition: int,
                          attempts: int = 20) -> Erased:
-    """Delete a customer's profile, state and timer entry atomically, under the partition
-    its receipts go to (retried if a worker moved the state meanwhile)."""
+    """Delete a customer's profile, state, receipt records and timer entry atomically, under
+    the partition its receipts go to (retried if a worker moved the state meanwhile)."""
     script = client.register_script(LUA_ERASE)
     p = partition
     for _ in range(attempts):
@@ -73,11 +76,12 @@ async def erase_customer(client: Any, keys: Keys, customer_id: str, partition: i
             active, pending = decode_state(customer_id, s).balance()
             points = active + pending
         res = await script(keys=[keys.customer(p, customer_id), keys.profile(p, customer_id),
-                                 keys.timers(p), keys.liability(p)],
+                                 keys.timers(p), keys.liability(p),
+                                 keys.records(p, customer_id)],
                            args=[v or b"", customer_id, str(points)])
         if int(res[0]) == 1:
             return Erased(customer_id, bool(res[1]), bool(res[2]), bool(res[3]),
-                          points if res[2] else 0)
+                          points if res[2] else 0, bool(res[4]))
     raise RuntimeError(f"customer {customer_id!r} kept changing; try again")
 
 

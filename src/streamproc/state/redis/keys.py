@@ -4,7 +4,8 @@ cluster slot. Global claims (budgets, single-use codes) share the tag `{g}`.
 
   {prefix}:c:{P}:<customer>      hash: v (version), s (state blob)
   {prefix}:p:{P}:<customer>      profile blob
-  {prefix}:r:{P}:<receipt>       receipt record (duplicates, returns), kept for the window
+  {prefix}:h:{P}:<customer>      the customer's receipt records (duplicates, returns), packed
+  {prefix}:a:{P}:<receipt>       an anonymous receipt's record (duplicates)
   {prefix}:o:{P}:<receipt>       a receipt's output, kept for redelivery after a crash
   {prefix}:t:{P}                 zset customer -> next timer due (microseconds)
   {prefix}:x:{P}                 hash: timer events written, not yet acknowledged by Kafka
@@ -32,7 +33,14 @@ class Keys:
     def profile(self, p: int, cid: str) -> str:
         return f"{self.prefix}:p:{{{p}}}:{cid}"
 
+    def records(self, p: int, cid: str) -> str:
+        return f"{self.prefix}:h:{{{p}}}:{cid}"
+
+    def anonymous(self, p: int, rid: str) -> str:
+        return f"{self.prefix}:a:{{{p}}}:{rid}"
+
     def receipt(self, p: int, rid: str) -> str:
+        """A receipt record of format 1 (one key a receipt): only `state migrate` reads it."""
         return f"{self.prefix}:r:{{{p}}}:{rid}"
 
     def output(self, p: int, rid: str) -> str:

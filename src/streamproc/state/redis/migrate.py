@@ -3,10 +3,12 @@
 Keys of the old layout are tagged per customer or receipt (`sp:c:{C1}`, `sp:r:{R1}`) with one
 global timer index and liability counter; keys of the partition layout are tagged by partition
 (`sp:c:{3}:C1`). Each customer's keys go under the partition its receipts are on (the
-producers' partitioner over the topic's partition count), a receipt record under its
-customer's (anonymous: its own id's), timer entries into their partition's index, and the
-liability is counted again per partition from the states. Stored answers are dropped (they
-serve redeliveries; migrate a drained, committed topic). Budgets and codes (`{g}`) stay.
+producers' partitioner over the topic's partition count), timer entries into their
+partition's index, and the liability is counted again per partition from the states. Receipt
+records of the key-per-receipt format (`sp:r:...`, JSON) are packed into their customer's
+records (`sp:h:{P}:C1`; anonymous: `sp:a:{P}:R1`, docs/state-model.md), keeping the longest
+TTL of the keys packed. Stored answers are dropped (they serve redeliveries; migrate a
+drained, committed topic). Budgets and codes (`{g}`) stay.
 
 Run it with the workers stopped, on a standalone Redis (RENAME keeps a key's TTL; the old
 layout could not run on a Cluster anyway).
@@ -18,11 +20,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from streamproc.engine.model import ReceiptRecord
 from streamproc.state.partitioning import Placement
 from streamproc.state.redis.keys import Keys
+from streamproc.state.redis.records import pack, unpack
 from streamproc.state.redis.store import decode_receipt, decode_state
 
-KINDS = ("c", "p", "r")
+KINDS = ("c", "p", "h", "a")
 
 
 def _parse(key: str, prefix: str) -> tuple[str, str | None, str] | None:
@@ -31,7 +35,7 @@ def _parse(key: str, prefix: str) -> tuple[str, str | None, str] | None:
     if not key.startswith(pre) or len(key) < len(pre) + 3 or key[len(pre) + 1:len(pre) + 3] != ":{":
         return None
     kind = key[len(pre)]
-    if kind not in (*KINDS, "o"):
+    if kind not in (*KINDS, "r", "o"):
         return None
     rest = key[len(pre) + 3:]
     end = rest.find("}")
@@ -49,7 +53,7 @@ def migrate(client: Any, prefix: str, place: Placement, dry_run: bool = False,
     """Move every key where `place` says it belongs; return counts of what was done."""
     k = Keys(prefix)
     done: Counter[str] = Counter()
-    owner: dict[str, str] = {}  # receipt id -> the key its partition follows
+    packed: dict[tuple[str, str], list[tuple[str, ReceiptRecord, int]]] = {}
     moves: list[tuple[str, str]] = []
     liability: Counter[int] = Counter()
     for raw in client.scan_iter(match=f"{prefix}:*", count=2000):
@@ -64,14 +68,15 @@ def migrate(client: Any, prefix: str, place: Placement, dry_run: bool = False,
             if not dry_run:
                 client.unlink(key)
             continue
-        if kind == "r":
+        if kind == "r":  # one key a receipt: packed into its customer's records, below
             blob = client.get(key)
-            if blob is None:
-                continue
-            rec = decode_receipt(ident, blob)
-            owner[ident] = rec.customer_id or ident
-        target = {"c": k.customer, "p": k.profile, "r": k.receipt}[kind]
-        p = place(owner[ident] if kind == "r" else ident)
+            if blob is not None:
+                rec = decode_receipt(ident, blob)
+                rs = ("h", rec.customer_id) if rec.customer_id else ("a", ident)
+                packed.setdefault(rs, []).append((key, rec, int(client.pttl(key))))
+            continue
+        target = {"c": k.customer, "p": k.profile, "h": k.records, "a": k.anonymous}[kind]
+        p = place(ident)
         if kind == "c":
             s = client.hget(key, "s")
             if s is not None:
@@ -83,6 +88,19 @@ def migrate(client: Any, prefix: str, place: Placement, dry_run: bool = False,
         done[f"moved {_parse(old, prefix)[0]}"] += 1  # type: ignore[index]
         if not dry_run:
             client.rename(old, new)
+    for (kind, ident), got in packed.items():
+        done["receipt records packed"] += len(got)
+        done["record sets written"] += 1
+        if dry_run:
+            continue
+        target = (k.records if kind == "h" else k.anonymous)(place(ident), ident)
+        cur = client.get(target)
+        recs = unpack(cur, ident if kind == "h" else None) if cur is not None else {}
+        for _, rec, _ in sorted(got, key=lambda g: (g[1].ts_us, g[1].receipt_id)):
+            recs.setdefault(rec.receipt_id, rec)
+        ttl = max(t for _, _, t in got)
+        client.set(target, pack(recs.values()), px=ttl if ttl > 0 else None)
+        client.unlink(*[key for key, _, _ in got])
     # timer entries: every index, old and new, into its member's partition
     entries: dict[str, float] = {}
     indexes = [f"{prefix}:g:{{g}}:timers"] + [

@@ -1,7 +1,7 @@
 """A read-only snapshot of a live Redis store into memory: `whatif --state-from`.
 
 It reads with SCAN, HMGET, GET, HGETALL and SMEMBERS only (never a script, never a write), and
-decodes with the store's own functions (`BatchView.adopt`, `_profile_from`, `decode_receipt`),
+decodes with the store's own functions (`BatchView.adopt`, `_profile_from`, `records.unpack`),
 so a snapshot reads exactly the format the workers write. The test dumps every key before and
 after a what-if and compares them byte for byte.
 """
@@ -17,7 +17,8 @@ from streamproc.domain.program import Program
 from streamproc.state.memory import MemoryState
 from streamproc.state.partitioning import Placement
 from streamproc.state.redis.keys import Keys
-from streamproc.state.redis.store import BatchView, _profile_from, decode_receipt, read_layout
+from streamproc.state.redis.records import unpack
+from streamproc.state.redis.store import BatchView, _profile_from, read_layout
 
 CHUNK = 1000
 
@@ -76,13 +77,14 @@ def read_snapshot(url: str, program: Program, prefix: str = "sp",
                 prof = _profile_from(raw, cid)
                 if prof is not None:
                     state.profiles[cid] = prof
-        for chunk in _chunks(_ids(client, prefix, "r")):
-            pipe = client.pipeline(transaction=False)
-            for key, _ in chunk:
-                pipe.get(key)
-            for (_, rid), raw in zip(chunk, pipe.execute(), strict=True):
-                if raw is not None:
-                    state.receipts[rid] = decode_receipt(rid, raw)
+        for kind in ("h", "a"):  # a customer's records; an anonymous receipt's
+            for chunk in _chunks(_ids(client, prefix, kind)):
+                pipe = client.pipeline(transaction=False)
+                for key, _ in chunk:
+                    pipe.get(key)
+                for (_, ident), raw in zip(chunk, pipe.execute(), strict=True):
+                    if raw is not None:
+                        state.receipts.update(unpack(raw, ident if kind == "h" else None))
         _read_globals(client, keys, state)
     finally:
         client.close()
@@ -109,10 +111,18 @@ def read_for_receipt(url: str, program: Program, customer_id: str | None,
                                  customer_id)
             if prof is not None:
                 state.profiles[customer_id] = prof
+        if customer_id is not None:  # the records this receipt reads are its customer's
+            raw = cast("bytes | None", client.get(keys.records(p, customer_id)))
+            got = unpack(raw, customer_id) if raw is not None else {}
+        else:
+            got = {}
+            for rid in receipt_ids:
+                raw = cast("bytes | None", client.get(keys.anonymous(p, rid)))
+                if raw is not None:
+                    got.update(unpack(raw, None))
         for rid in receipt_ids:
-            raw = cast("bytes | None", client.get(keys.receipt(p, rid)))
-            if raw is not None:
-                state.receipts[rid] = decode_receipt(rid, raw)
+            if rid in got:
+                state.receipts[rid] = got[rid]
         _read_globals(client, keys, state)
     finally:
         client.close()

@@ -31,6 +31,9 @@ from streamproc.state.errors import Conflict
 from streamproc.state.partitioning import Placement
 from streamproc.state.redis.errors import redis_errors
 from streamproc.state.redis.keys import Keys
+from streamproc.state.redis.records import pack as pack_records
+from streamproc.state.redis.records import prune as prune_records
+from streamproc.state.redis.records import unpack as unpack_records
 
 LUA_DIR = resources.files("streamproc.state.redis").joinpath("lua")
 LUA_APPLY = LUA_DIR.joinpath("apply_batch.lua").read_text()
@@ -52,8 +55,16 @@ def _profile_from(raw: bytes | None, cid: str) -> Profile | None:
 
 
 def decode_receipt(rid: str, raw: bytes) -> ReceiptRecord:
-    """A receipt record as stored under `Keys.receipt` (read by batches and snapshots)."""
+    """A receipt record of the earlier layout (JSON, one key a receipt): `state migrate`."""
     return ReceiptRecord.from_obj(rid, orjson.loads(raw))
+
+
+RecordSet = tuple[str, str]  # ("h", customer id) or ("a", anonymous receipt id)
+
+
+def record_set(customer_id: str | None, receipt_id: str) -> RecordSet:
+    """Where a receipt's record is kept: with its customer's, or alone when anonymous."""
+    return ("h", customer_id) if customer_id else ("a", receipt_id)
 
 
 def profile_blob(p: Profile) -> bytes:
@@ -83,12 +94,17 @@ class BatchView:
     def __init__(self, program: Program) -> None:
         self.program = program
         self.part: dict[str, int] = {}  # customer -> partition
-        self.rpart: dict[str, int] = {}  # receipt id -> partition
         self.customers: dict[str, CustomerState] = {}
         self.loaded_version: dict[str, int] = {}
         self.profiles: dict[str, Profile | None] = {}
-        self.receipts: dict[str, ReceiptRecord | None] = {}
-        self.receipt_raw: dict[str, bytes] = {}
+        # receipt records by set (a customer's, or an anonymous receipt's): the bytes read
+        # (the write's guard), decoded on first use (`records.py`)
+        self.record_raw: dict[RecordSet, bytes] = {}
+        self.record_sets: dict[RecordSet, dict[str, ReceiptRecord]] = {}
+        self.record_part: dict[RecordSet, int] = {}
+        self.dirty_records: set[RecordSet] = set()
+        self.rpart: dict[str, int] = {}  # receipt id -> partition (its claims)
+        self.owner: str | None = None  # the customer of the receipt being computed
         # outputs by origin (topic/partition/offset): what each message was answered, kept
         # until its offset is committed, so a redelivery gives the first answer whatever
         # happened since (docs/state-model.md)
@@ -100,7 +116,6 @@ class BatchView:
         self.current: str = ""  # the receipt being computed
         self.current_part: int = 0
         self.dirty_customers: set[str] = set()
-        self.dirty_receipts: set[str] = set()
         self.new_outputs: dict[str, tuple[int, bytes]] = {}  # origin -> (partition, output)
         self.loaded_points: dict[str, int] = {}
         self.outbox: dict[int, list[tuple[str, bytes]]] = {}
@@ -118,10 +133,26 @@ class BatchView:
         self.loaded_version[cid] = st.version
         self.loaded_points[cid] = sum(st.balance())
 
-    def at(self, receipt_id: str, partition: int) -> None:
-        """The processor is about to compute this receipt (claims are the receipt's own)."""
+    def at(self, receipt_id: str, partition: int, customer_id: str | None = None) -> None:
+        """The processor is about to compute this receipt (claims are the receipt's own, the
+        records it reads its customer's)."""
         self.current = receipt_id
         self.current_part = partition
+        self.owner = customer_id
+        self.rpart.setdefault(receipt_id, partition)
+
+    def adopt_records(self, p: int, rs: RecordSet, raw: bytes | None) -> None:
+        """A record set as read from Redis (absent: none yet)."""
+        self.record_part[rs] = p
+        self.record_raw[rs] = raw or b""
+
+    def _records(self, rs: RecordSet) -> dict[str, ReceiptRecord]:
+        got = self.record_sets.get(rs)
+        if got is None:
+            raw = self.record_raw.get(rs)
+            got = self.record_sets[rs] = unpack_records(raw, rs[1] if rs[0] == "h" else None) \
+                if raw else {}
+        return got
 
     # StateView ------------------------------------------------------------------
     def customer(self, customer_id: str) -> CustomerState:
@@ -136,12 +167,15 @@ class BatchView:
         return self.profiles.get(customer_id)
 
     def receipt(self, receipt_id: str) -> ReceiptRecord | None:
-        return self.receipts.get(receipt_id)
+        """Among the current customer's records (anonymous: the receipt id's own)."""
+        return self._records(record_set(self.owner, receipt_id)).get(receipt_id)
 
     def put_receipt(self, rec: ReceiptRecord) -> None:
-        self.receipts[rec.receipt_id] = rec
+        rs = record_set(rec.customer_id, rec.receipt_id)
+        self._records(rs)[rec.receipt_id] = rec
+        self.record_part.setdefault(rs, self.current_part)
         self.rpart.setdefault(rec.receipt_id, self.current_part)
-        self.dirty_receipts.add(rec.receipt_id)
+        self.dirty_records.add(rs)
 
     def budget_spent(self, campaign_id: str) -> int:
         known = self.claims.get((self.current, "b:" + campaign_id))
@@ -313,14 +347,15 @@ class RedisStore:
         cids = list(dict.fromkeys(r.customer_id for r in receipts if r.customer_id))
         held = self.cache.get(p, {}) if self.cache is not None else {}
         read = [c for c in cids if c not in held]  # customers not held in memory
-        rids = list(dict.fromkeys(
-            [r.receipt_id for r in receipts]
-            + [r.original_receipt_id for r in receipts if r.original_receipt_id]))
+        # record sets: each customer's; an anonymous receipt's own (and its original's)
+        sets = [("h", c) for c in cids] + list(dict.fromkeys(
+            ("a", rid) for r in receipts if not r.customer_id
+            for rid in (r.receipt_id, r.original_receipt_id) if rid))
         k = self.keys
         keys = [k.customer(p, c) for c in read] + [k.profile(p, c) for c in cids] \
-            + [k.receipt(p, r) for r in rids] + [k.output(p, o) for o in own]
+            + [self._record_key(p, rs) for rs in sets] + [k.output(p, o) for o in own]
         res = await self.load_script(keys=keys,
-                                     args=[len(read), len(cids), len(rids), len(own)])
+                                     args=[len(read), len(cids), len(sets), len(own)])
         i = 0
         for cid in read:
             view.adopt(p, cid, *res[i])
@@ -332,15 +367,15 @@ class RedisStore:
         for cid in cids:
             view.profiles[cid] = _profile_from(res[i], cid)
             i += 1
-        for rid in rids:
-            raw = res[i]
+        for rs in sets:
+            view.adopt_records(p, rs, res[i])
             i += 1
-            view.rpart[rid] = p
-            view.receipt_raw[rid] = raw or b""
-            view.receipts[rid] = None if raw is None else decode_receipt(rid, raw)
         for origin in own:
             view.outputs[origin] = res[i]
             i += 1
+
+    def _record_key(self, p: int, rs: RecordSet) -> str:
+        return self.keys.records(p, rs[1]) if rs[0] == "h" else self.keys.anonymous(p, rs[1])
 
     async def _load_globals(self, view: BatchView, codes: list[str]) -> None:
         k = self.keys
@@ -393,8 +428,8 @@ class RedisStore:
 
         for cid in view.dirty_customers:
             part(view.part[cid])["c"].append(cid)
-        for rid in view.dirty_receipts:
-            part(view.rpart[rid])["r"].append(rid)
+        for rs in view.dirty_records:
+            part(view.record_part[rs])["r"].append(rs)
         for origin, (p, _) in view.new_outputs.items():
             part(p)["o"].append(origin)
         for p in view.outbox:
@@ -450,11 +485,12 @@ class RedisStore:
             tm.append([cid, "" if due is None else str(due)])
             liability += sum(st.balance()) - view.loaded_points.get(cid, 0)
         rs: list[str] = []
-        for rid in d["r"]:
-            keys.append(k.receipt(p, rid))
-            old_raw = view.receipt_raw.get(rid, b"")
+        window = self.program.return_window_us
+        for rset in d["r"]:
+            keys.append(self._record_key(p, rset))
+            old_raw = view.record_raw.get(rset, b"")
             rs.append(hashlib.sha1(old_raw).hexdigest() if old_raw else "")
-            blobs.append(orjson.dumps(view.receipts[rid].to_obj()))  # type: ignore[union-attr]
+            blobs.append(pack_records(prune_records(view.record_sets[rset], window)))
         for origin in d["o"]:
             keys.append(k.output(p, origin))
             blobs.append(view.new_outputs[origin][1])
