@@ -106,7 +106,7 @@ class QuoteService:
     def _compute(self, r: Receipt, view: BatchView, raw: bytes, p: int) -> Outcome:
         """The batch's computation of one message (`BatchProcessor._compute`), rejects included."""
         processor = self.processor
-        view.at(r.receipt_id, p)
+        view.at(r.receipt_id, p, r.customer_id)
         try:
             o = processor.process(r, view, raw, QUOTE_ORIGIN)
             if o.status != REJECTED:

@@ -18,7 +18,7 @@ from importlib import resources
 from streamproc.domain.receipt import Receipt
 from streamproc.state.redis.errors import redis_errors
 from streamproc.state.redis.pipelined import PipelinedRedis, Script
-from streamproc.state.redis.store import BatchView, RedisStore, _profile_from, decode_receipt
+from streamproc.state.redis.store import BatchView, RedisStore, _profile_from
 
 LUA_LOAD_QUOTE = resources.files("streamproc.state.redis").joinpath("lua") \
     .joinpath("load_quote.lua").read_text()
@@ -53,14 +53,16 @@ class QuoteLoader:
         rids = [r.receipt_id]
         if r.original_receipt_id and r.original_receipt_id != r.receipt_id:
             rids.append(r.original_receipt_id)
+        # the customer's receipt records; an anonymous receipt's own (and its original's)
+        sets = [("h", cid)] if cid else [("a", rid) for rid in rids]
         keys = [k.customer(p, cid), k.profile(p, cid)] if cid else []
-        keys += [k.receipt(p, rid) for rid in rids]
+        keys += [store.record_key(p, rs) for rs in sets]
         if budgeted:
             keys.append(k.budget)
         if codes:
             keys.append(k.coupons)
         self.calls += 1
-        args = [1 if cid else 0, len(rids), len(budgeted), len(codes), *budgeted, *codes]
+        args = [1 if cid else 0, len(sets), len(budgeted), len(codes), *budgeted, *codes]
         if self.conn is not None:
             res = await self.conn.evalsha(self.lean, keys, args)
         else:
@@ -71,12 +73,9 @@ class QuoteLoader:
             view.adopt(p, cid, *res[0])
             view.profiles[cid] = _profile_from(res[1], cid)
             i = 2
-        for rid in rids:
-            raw = res[i]
+        for rs in sets:
+            view.adopt_records(p, rs, res[i])
             i += 1
-            view.rpart[rid] = p
-            view.receipt_raw[rid] = raw or b""
-            view.receipts[rid] = None if raw is None else decode_receipt(rid, raw)
         if budgeted:
             for camp, s in zip(budgeted, res[i], strict=True):
                 view.budgets[camp] = int(s or 0)

@@ -353,7 +353,7 @@ class RedisStore:
             for rid in (r.receipt_id, r.original_receipt_id) if rid))
         k = self.keys
         keys = [k.customer(p, c) for c in read] + [k.profile(p, c) for c in cids] \
-            + [self._record_key(p, rs) for rs in sets] + [k.output(p, o) for o in own]
+            + [self.record_key(p, rs) for rs in sets] + [k.output(p, o) for o in own]
         res = await self.load_script(keys=keys,
                                      args=[len(read), len(cids), len(sets), len(own)])
         i = 0
@@ -374,7 +374,7 @@ class RedisStore:
             view.outputs[origin] = res[i]
             i += 1
 
-    def _record_key(self, p: int, rs: RecordSet) -> str:
+    def record_key(self, p: int, rs: RecordSet) -> str:
         return self.keys.records(p, rs[1]) if rs[0] == "h" else self.keys.anonymous(p, rs[1])
 
     async def _load_globals(self, view: BatchView, codes: list[str]) -> None:
@@ -487,7 +487,7 @@ class RedisStore:
         rs: list[str] = []
         window = self.program.return_window_us
         for rset in d["r"]:
-            keys.append(self._record_key(p, rset))
+            keys.append(self.record_key(p, rset))
             old_raw = view.record_raw.get(rset, b"")
             rs.append(hashlib.sha1(old_raw).hexdigest() if old_raw else "")
             blobs.append(pack_records(prune_records(view.record_sets[rset], window)))
