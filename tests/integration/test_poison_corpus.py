@@ -108,7 +108,7 @@ def _seed_old_customer(client: redis.Redis, prefix: str) -> None:
                        buckets=[Bucket(1, "OLD-R", "base", 0, 700, act, 10**18)])
     st.version = 1
     p = Placement(6)(OLD_CUSTOMER)  # its partition, as producers place its key
-    client.hset(f"{prefix}:c:{{{p}}}:{OLD_CUSTOMER}", mapping={"v": 1, "s": encode(st)})
+    client.set(f"{prefix}:c:{{{p}}}:{OLD_CUSTOMER}", encode(st))
     client.zadd(f"{prefix}:t:{{{p}}}", {OLD_CUSTOMER: act})
 
 

@@ -17,6 +17,7 @@ from streamproc.processing.batch import BatchProcessor, InMessage
 from streamproc.state.partitioning import Placement
 from streamproc.state.redis.records import unpack
 from streamproc.state.redis.store import RedisStore, read_customer
+from streamproc.state.redis.store import decode_state as decode
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,13 @@ async def _old_layout(url: str, client) -> dict[str, int]:
     for raw in list(client.scan_iter(match="mig:*")):
         key = raw.decode()
         kind, rest = key[4], key[6:]
-        if kind in "cp" and "}:" in rest:
+        if kind == "c":  # a hash of version and blob, as the old layout kept a customer
+            ident = rest.split("}:", 1)[1]
+            blob = client.get(key)
+            client.unlink(key)
+            client.hset(f"mig:c:{{{ident}}}", mapping={"v": decode(ident, blob).version,
+                                                       "s": blob})
+        elif kind == "p":
             ident = rest.split("}:", 1)[1]
             client.rename(key, f"mig:{kind}:{{{ident}}}")
         elif kind in "ha":  # records: back to a JSON key a receipt, as format 1 wrote them
@@ -72,6 +79,7 @@ def test_old_layout_migrates_to_partitions(redis_url, redis_client):
     assert not redis_client.exists("mig:c:{C1}", "mig:r:{R1}", "mig:g:{g}:timers")
     assert not list(redis_client.scan_iter(match="mig:r:*")), "every record packed"
     place = Placement(6)
+    assert redis_client.type(f"mig:c:{{{place('C1')}}}:C1") == b"string"
     c1 = redis_client.get(f"mig:h:{{{place('C1')}}}:C1")
     assert sorted(unpack(c1, "C1")) == sorted(f"R{i}" for i in range(40) if i % 7 == 1)
     assert 0 < redis_client.pttl(f"mig:h:{{{place('C1')}}}:C1") <= 86_400_000

@@ -69,12 +69,14 @@ async def erase_customer(client: Any, keys: Keys, customer_id: str, partition: i
     script = client.register_script(LUA_ERASE)
     p = partition
     for _ in range(attempts):
-        v, s = cast("list[bytes | None]",
-                    await client.hmget(keys.customer(p, customer_id), "v", "s"))
+        s = cast("bytes | None", await client.get(keys.customer(p, customer_id)))
         points = 0
+        v = b""
         if s is not None:
-            active, pending = decode_state(customer_id, s).balance()
+            st = decode_state(customer_id, s)
+            active, pending = st.balance()
             points = active + pending
+            v = str(st.version).encode()
         res = await script(keys=[keys.customer(p, customer_id), keys.profile(p, customer_id),
                                  keys.timers(p), keys.liability(p),
                                  keys.records(p, customer_id)],

@@ -2,7 +2,7 @@
 its receipts' partition as hash tag, so one batch of one partition is one atomic call on one
 cluster slot. Global claims (budgets, single-use codes) share the tag `{g}`.
 
-  {prefix}:c:{P}:<customer>      hash: v (version), s (state blob)
+  {prefix}:c:{P}:<customer>      state blob (packed, its version inside)
   {prefix}:p:{P}:<customer>      profile blob
   {prefix}:h:{P}:<customer>      the customer's receipt records (duplicates, returns), packed
   {prefix}:a:{P}:<receipt>       an anonymous receipt's record (duplicates)

@@ -4,8 +4,9 @@ Keys of the old layout are tagged per customer or receipt (`sp:c:{C1}`, `sp:r:{R
 global timer index and liability counter; keys of the partition layout are tagged by partition
 (`sp:c:{3}:C1`). Each customer's keys go under the partition its receipts are on (the
 producers' partitioner over the topic's partition count), timer entries into their
-partition's index, and the liability is counted again per partition from the states. Receipt
-records of the key-per-receipt format (`sp:r:...`, JSON) are packed into their customer's
+partition's index, and the liability is counted again per partition from the states. A
+customer kept as a hash (`v`, `s`) becomes the string of its state blob. Receipt records of
+the key-per-receipt format (`sp:r:...`, JSON) are packed into their customer's
 records (`sp:h:{P}:C1`; anonymous: `sp:a:{P}:R1`, docs/state-model.md), keeping the longest
 TTL of the keys packed. Stored answers are dropped (they serve redeliveries; migrate a
 drained, committed topic). Budgets and codes (`{g}`) stay.
@@ -48,6 +49,20 @@ def _parse(key: str, prefix: str) -> tuple[str, str | None, str] | None:
     return None
 
 
+def _state_string(client: Any, key: str, dry_run: bool, done: Counter[str]) -> bytes | None:
+    """A customer's state blob; a hash of the earlier layout (`v`, `s`) becomes the string of
+    its blob (which carries the version)."""
+    if client.type(key) != b"hash":
+        return client.get(key)
+    s = client.hget(key, "s")
+    done["customer hashes made strings"] += 1
+    if not dry_run:
+        client.delete(key)
+        if s is not None:
+            client.set(key, s)
+    return s
+
+
 def migrate(client: Any, prefix: str, place: Placement, dry_run: bool = False,
             progress: Callable[[int], None] = lambda _: None) -> Counter[str]:
     """Move every key where `place` says it belongs; return counts of what was done."""
@@ -78,7 +93,7 @@ def migrate(client: Any, prefix: str, place: Placement, dry_run: bool = False,
         target = {"c": k.customer, "p": k.profile, "h": k.records, "a": k.anonymous}[kind]
         p = place(ident)
         if kind == "c":
-            s = client.hget(key, "s")
+            s = _state_string(client, key, dry_run, done)
             if s is not None:
                 liability[p] += sum(decode_state(ident, s).balance())
         new = target(p, ident)

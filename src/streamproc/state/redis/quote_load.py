@@ -70,7 +70,7 @@ class QuoteLoader:
         view = BatchView(store.program)
         i = 0
         if cid:
-            view.adopt(p, cid, *res[0])
+            view.adopt(p, cid, res[0])
             view.profiles[cid] = _profile_from(res[1], cid)
             i = 2
         for rs in sets:

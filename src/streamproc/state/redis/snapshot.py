@@ -1,6 +1,6 @@
 """A read-only snapshot of a live Redis store into memory: `whatif --state-from`.
 
-It reads with SCAN, HMGET, GET, HGETALL and SMEMBERS only (never a script, never a write), and
+It reads with SCAN, GET, HGETALL and SMEMBERS only (never a script, never a write), and
 decodes with the store's own functions (`BatchView.adopt`, `_profile_from`, `records.unpack`),
 so a snapshot reads exactly the format the workers write. The test dumps every key before and
 after a what-if and compares them byte for byte.
@@ -61,11 +61,11 @@ def read_snapshot(url: str, program: Program, prefix: str = "sp",
         for chunk in _chunks(_ids(client, prefix, "c")):
             pipe = client.pipeline(transaction=False)
             for key, _ in chunk:
-                pipe.hmget(key, "v", "s")
+                pipe.get(key)
             view = BatchView(program)
-            for (_, cid), (v, s) in zip(chunk, pipe.execute(), strict=True):
+            for (_, cid), s in zip(chunk, pipe.execute(), strict=True):
                 if s is not None:
-                    view.adopt(0, cid, v, s)
+                    view.adopt(0, cid, s)
             state.customers.update(view.customers)
             if on_customer is not None:
                 on_customer(len(chunk))
@@ -101,11 +101,10 @@ def read_for_receipt(url: str, program: Program, customer_id: str | None,
     try:
         p = _partition(client, prefix, customer_id or (receipt_ids[0] if receipt_ids else ""))
         if customer_id is not None:
-            v, s = cast("list[bytes | None]", client.hmget(keys.customer(p, customer_id),
-                                                           "v", "s"))
+            s = cast("bytes | None", client.get(keys.customer(p, customer_id)))
             if s is not None:
                 view = BatchView(program)
-                view.adopt(p, customer_id, v, s)
+                view.adopt(p, customer_id, s)
                 state.customers.update(view.customers)
             prof = _profile_from(cast("bytes | None", client.get(keys.profile(p, customer_id))),
                                  customer_id)

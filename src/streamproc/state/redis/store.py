@@ -121,14 +121,14 @@ class BatchView:
         self.outbox: dict[int, list[tuple[str, bytes]]] = {}
         self.written: dict[str, tuple[int, bytes]] = {}  # customer -> (version, blob) sent
 
-    def adopt(self, p: int, cid: str, version: bytes | None, blob: bytes | None) -> None:
-        """Take a customer as read from Redis (absent: a new customer, version 0)."""
+    def adopt(self, p: int, cid: str, blob: bytes | None) -> None:
+        """Take a customer as read from Redis (absent: a new customer, version 0); the blob
+        carries its version."""
         self.part[cid] = p
         if blob is None:
             self.loaded_version[cid] = 0
             return
         st = decode_state(cid, blob)
-        st.version = int(version or 0)
         self.customers[cid] = st
         self.loaded_version[cid] = st.version
         self.loaded_points[cid] = sum(st.balance())
@@ -358,12 +358,11 @@ class RedisStore:
                                      args=[len(read), len(cids), len(sets), len(own)])
         i = 0
         for cid in read:
-            view.adopt(p, cid, *res[i])
+            view.adopt(p, cid, res[i])
             i += 1
         for cid in cids:
             if cid in held:
-                version, blob = held[cid]
-                view.adopt(p, cid, str(version).encode(), blob)
+                view.adopt(p, cid, held[cid][1])
         for cid in cids:
             view.profiles[cid] = _profile_from(res[i], cid)
             i += 1
@@ -606,8 +605,8 @@ class RedisStore:
         k = self.keys
         res = await self.load_script(keys=[k.customer(p, c) for c in cids],
                                      args=[len(cids), 0, 0, 0])
-        for cid, (v, s) in zip(cids, res[:len(cids)], strict=True):
-            view.adopt(p, cid, v, s)
+        for cid, s in zip(cids, res[:len(cids)], strict=True):
+            view.adopt(p, cid, s)
         return view
 
     @redis_errors
@@ -683,11 +682,7 @@ def read_customer(url: str, cid: str, prefix: str = "sp",
         n = partitions or (layout[0] if layout else 6)
         kind = partitioner or (layout[1] if layout else "murmur2")
         p = Placement(n, kind)(cid)
-        v, s = cast("list[bytes | None]", client.hmget(Keys(prefix).customer(p, cid), "v", "s"))
+        s = cast("bytes | None", client.get(Keys(prefix).customer(p, cid)))
     finally:
         client.close()
-    if s is None or v is None:
-        return None
-    st = decode_state(cid, s)
-    st.version = int(v)
-    return st
+    return None if s is None else decode_state(cid, s)

@@ -2,17 +2,41 @@
 --
 -- The fence first: the partition's owner key must hold the caller's token (group generation
 -- and member id, set on assignment), so a stale owner that has not noticed a rebalance writes
--- nothing. Then every write is guarded by what the worker read (a customer's version, a
--- receipt record's SHA-1), which covers callers without a token (a replay into Redis).
+-- nothing. Then every write is guarded by what the worker read (a customer's version, read
+-- from the state blob the key holds; the SHA-1 of a customer's receipt records), which covers
+-- callers without a token (a replay into Redis).
 -- Receipt ids are recorded in the same call, which is what makes redelivery idempotent.
 --
--- KEYS: fence, timers zset, timer outbox, liability, then customer hashes (nc), receipt
---       records (nr), stored outputs (no).
+-- KEYS: fence, timers zset, timer outbox, liability, then customer states (nc), receipt
+--       record sets (nr), stored outputs (no).
 -- ARGV[1]: a JSON header (numbers as strings, so nothing passes through a double):
 --   {tok: fence token or '', nc, nr, no, cv: [[old, new]...], rs: [old sha1 or ''...],
 --    rttl, ottl, t: [[customer, score or '']...], dl: liability delta,
 --    ob: [[event id, event]...] timer events to keep until Kafka has them}
 -- ARGV[2..]: customer state blobs (nc), receipt record blobs (nr), output blobs (no).
+-- The version inside a customer's state blob (docs/state-model.md, format 1: byte 1, u flags,
+-- [s clock] when flags bit 0, u version), as a decimal string; '0' when there is no blob.
+local function version_of(blob)
+  if not blob then return '0' end
+  local i = 2
+  local function varint()
+    local x, mul = 0, 1
+    while true do
+      local b = string.byte(blob, i)
+      if not b then return nil end
+      i = i + 1
+      x = x + (b % 128) * mul
+      if b < 128 then return x end
+      mul = mul * 128
+    end
+  end
+  local flags = varint()
+  if flags and flags % 2 == 1 then varint() end
+  local v = varint()
+  if not v then return 'corrupt' end
+  return string.format('%.0f', v)
+end
+
 local h = cjson.decode(ARGV[1])
 local k_fence, k_timers, k_outbox, k_liability = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local nc, nr, no = tonumber(h.nc), tonumber(h.nr), tonumber(h.no)
@@ -24,8 +48,8 @@ if h.tok ~= '' then
   if owner ~= h.tok then return {0, 'fence', tostring(owner)} end
 end
 for i = 1, nc do
-  local cur = redis.call('HGET', KEYS[base + i], 'v')
-  if (cur or '0') ~= h.cv[i][1] then return {0, 'customer', KEYS[base + i]} end
+  local cur = version_of(redis.call('GET', KEYS[base + i]))
+  if cur ~= h.cv[i][1] then return {0, 'customer', KEYS[base + i]} end
 end
 for i = 1, nr do
   local cur = redis.call('GET', KEYS[base + nc + i])
@@ -36,7 +60,7 @@ end
 
 -- 2. write everything
 for i = 1, nc do
-  redis.call('HSET', KEYS[base + i], 'v', h.cv[i][2], 's', ARGV[1 + i])
+  redis.call('SET', KEYS[base + i], ARGV[1 + i])
 end
 local rttl, ottl = tonumber(h.rttl), tonumber(h.ottl)
 for i = 1, nr do
