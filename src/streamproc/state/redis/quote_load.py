@@ -18,7 +18,8 @@ from importlib import resources
 from streamproc.domain.receipt import Receipt
 from streamproc.state.redis.errors import redis_errors
 from streamproc.state.redis.pipelined import PipelinedRedis, Script
-from streamproc.state.redis.store import BatchView, RedisStore, _profile_from
+from streamproc.state.redis.profiles import decode_profile
+from streamproc.state.redis.store import BatchView, RedisStore
 
 LUA_LOAD_QUOTE = resources.files("streamproc.state.redis").joinpath("lua") \
     .joinpath("load_quote.lua").read_text()
@@ -71,7 +72,7 @@ class QuoteLoader:
         i = 0
         if cid:
             view.adopt(p, cid, res[0])
-            view.profiles[cid] = _profile_from(res[1], cid)
+            view.profiles[cid] = decode_profile(res[1], cid)
             i = 2
         for rs in sets:
             view.adopt_records(p, rs, res[i])

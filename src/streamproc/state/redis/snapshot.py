@@ -1,7 +1,7 @@
 """A read-only snapshot of a live Redis store into memory: `whatif --state-from`.
 
 It reads with SCAN, GET, HGETALL and SMEMBERS only (never a script, never a write), and
-decodes with the store's own functions (`BatchView.adopt`, `_profile_from`, `records.unpack`),
+decodes with the store's own functions (`BatchView.adopt`, `decode_profile`, `records.unpack`),
 so a snapshot reads exactly the format the workers write. The test dumps every key before and
 after a what-if and compares them byte for byte.
 """
@@ -17,8 +17,9 @@ from streamproc.domain.program import Program
 from streamproc.state.memory import MemoryState
 from streamproc.state.partitioning import Placement
 from streamproc.state.redis.keys import Keys
+from streamproc.state.redis.profiles import decode_profile
 from streamproc.state.redis.records import unpack
-from streamproc.state.redis.store import BatchView, _profile_from, read_layout
+from streamproc.state.redis.store import BatchView, read_layout
 
 CHUNK = 1000
 
@@ -74,7 +75,7 @@ def read_snapshot(url: str, program: Program, prefix: str = "sp",
             for key, _ in chunk:
                 pipe.get(key)
             for (_, cid), raw in zip(chunk, pipe.execute(), strict=True):
-                prof = _profile_from(raw, cid)
+                prof = decode_profile(raw, cid)
                 if prof is not None:
                     state.profiles[cid] = prof
         for kind in ("h", "a"):  # a customer's records; an anonymous receipt's
@@ -106,7 +107,7 @@ def read_for_receipt(url: str, program: Program, customer_id: str | None,
                 view = BatchView(program)
                 view.adopt(p, customer_id, s)
                 state.customers.update(view.customers)
-            prof = _profile_from(cast("bytes | None", client.get(keys.profile(p, customer_id))),
+            prof = decode_profile(cast("bytes | None", client.get(keys.profile(p, customer_id))),
                                  customer_id)
             if prof is not None:
                 state.profiles[customer_id] = prof

@@ -31,6 +31,7 @@ from streamproc.state.errors import Conflict
 from streamproc.state.partitioning import Placement
 from streamproc.state.redis.errors import redis_errors
 from streamproc.state.redis.keys import Keys
+from streamproc.state.redis.profiles import decode_profile, encode_profile
 from streamproc.state.redis.records import pack as pack_records
 from streamproc.state.redis.records import prune as prune_records
 from streamproc.state.redis.records import unpack as unpack_records
@@ -44,16 +45,6 @@ GRANTED, REFUSED, FIRST_REFUSAL = "g", "r", "f"
 encode_state, decode_state = state_codec()  # a customer's blob: docs/state-model.md
 
 
-def _profile_from(raw: bytes | None, cid: str) -> Profile | None:
-    if raw is None:
-        return None
-    from datetime import date
-
-    o = orjson.loads(raw)
-    bday = date.fromisoformat(o["birthday"]) if o.get("birthday") else None
-    return Profile(cid, bday, frozenset(o.get("segments") or ()))
-
-
 def decode_receipt(rid: str, raw: bytes) -> ReceiptRecord:
     """A receipt record of the earlier layout (JSON, one key a receipt): `state migrate`."""
     return ReceiptRecord.from_obj(rid, orjson.loads(raw))
@@ -65,11 +56,6 @@ RecordSet = tuple[str, str]  # ("h", customer id) or ("a", anonymous receipt id)
 def record_set(customer_id: str | None, receipt_id: str) -> RecordSet:
     """Where a receipt's record is kept: with its customer's, or alone when anonymous."""
     return ("h", customer_id) if customer_id else ("a", receipt_id)
-
-
-def profile_blob(p: Profile) -> bytes:
-    return orjson.dumps({"birthday": p.birthday.isoformat() if p.birthday else None,
-                         "segments": sorted(p.segments)})
 
 
 def connect(url: str, cluster: bool = False,
@@ -364,7 +350,7 @@ class RedisStore:
             if cid in held:
                 view.adopt(p, cid, held[cid][1])
         for cid in cids:
-            view.profiles[cid] = _profile_from(res[i], cid)
+            view.profiles[cid] = decode_profile(res[i], cid)
             i += 1
         for rs in sets:
             view.adopt_records(p, rs, res[i])
@@ -584,7 +570,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         for p in profiles:
             pipe.set(self.keys.profile(self.partition_of(p.customer_id), p.customer_id),
-                     profile_blob(p))
+                     encode_profile(p))
         await pipe.execute()
 
     @redis_errors
