@@ -52,7 +52,7 @@ def test_worker_rides_out_a_redis_restart(tmp_path, kafka_bootstrap):
         asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", msgs[:3000]))
         client = redis.Redis.from_url(server.url)
         deadline = time.monotonic() + 60
-        while sum(1 for _ in client.scan_iter(f"{prefix}:r:*", count=1000)) < 500:
+        while sum(1 for _ in client.scan_iter(f"{prefix}:h:*", count=1000)) < 100:
             assert w.alive() and time.monotonic() < deadline, w.tail()
             time.sleep(0.05)
         client.close()

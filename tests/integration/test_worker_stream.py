@@ -29,6 +29,7 @@ from e2e_support import (
 )
 
 from streamproc.domain.program import load_program
+from streamproc.state.redis.records import unpack
 from streamproc.state.redis.store import read_customer
 from streamproc.tools.devstack import create_topics
 from streamproc.tools.loadgen import LoadgenConfig, customer_messages, generate_messages
@@ -109,10 +110,15 @@ def _compare(stream_results, stream_dlq, oracle, contested, redis_url, prefix, n
 
 
 def _applied(redis_url: str, prefix: str) -> int:
-    """Receipts applied so far (their idempotency records in Redis)."""
+    """Receipts applied so far (their records in Redis: each customer's packed ones, and an
+    anonymous receipt's own key)."""
     client = redis.Redis.from_url(redis_url)
     try:
-        return sum(1 for _ in client.scan_iter(f"{prefix}:r:*", count=5000))
+        n = sum(1 for _ in client.scan_iter(f"{prefix}:a:*", count=5000))
+        for key in client.scan_iter(f"{prefix}:h:*", count=5000):
+            raw = client.get(key)
+            n += len(unpack(raw, None)) if raw is not None else 0
+        return n
     finally:
         client.close()
 
