@@ -57,7 +57,9 @@ async def _old_layout(url: str, client) -> dict[str, int]:
             client.rename(key, f"mig:{kind}:{{{ident}}}")
         elif kind in "ha":  # records: back to a JSON key a receipt, as format 1 wrote them
             ident = rest.split("}:", 1)[1]
-            for rid, rec in unpack(client.get(key), ident if kind == "h" else None).items():
+            raw = client.get(key)
+            recs = unpack(raw, ident) if kind == "h" else unpack(raw, None, ident)
+            for rid, rec in recs.items():
                 client.set(f"mig:r:{{{rid}}}", orjson.dumps(rec.to_obj()), px=86_400_000)
             client.unlink(key)
     timers = {}
@@ -83,7 +85,7 @@ def test_old_layout_migrates_to_partitions(redis_url, redis_client):
     c1 = redis_client.get(f"mig:h:{{{place('C1')}}}:C1")
     assert sorted(unpack(c1, "C1")) == sorted(f"R{i}" for i in range(40) if i % 7 == 1)
     assert 0 < redis_client.pttl(f"mig:h:{{{place('C1')}}}:C1") <= 86_400_000
-    anon = unpack(redis_client.get(f"mig:a:{{{place('ANON1')}}}:ANON1"), None)
+    anon = unpack(redis_client.get(f"mig:a:{{{place('ANON1')}}}:ANON1"), None, "ANON1")
     assert list(anon) == ["ANON1"] and anon["ANON1"].customer_id is None
     for cid, points in balances.items():
         st = read_customer(redis_url, cid, "mig")  # the layout recorded by the migration

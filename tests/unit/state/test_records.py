@@ -28,7 +28,8 @@ def _rand_record(rng: random.Random, rid: str, cid: str | None) -> ReceiptRecord
                                   rng.choice([0, rng.randint(-5, 9999)]), spend,
                                   rng.choice([0, 1, 7])))
     buckets = [rng.randint(0, 2**40) for _ in range(rng.randint(0, 3))]
-    ts = rng.choice([0, -(2**62), rng.randint(1_700_000_000 * 10**6, 1_900_000_000 * 10**6)])
+    ts = rng.choice([0, -(2**63), 2**63 - 1, rng.randint(1_700_000_000, 1_900_000_000) * 10**6,
+                     rng.randint(1_700_000_000 * 10**6, 1_900_000_000 * 10**6)])
     return ReceiptRecord(rid, cid, ts, kind, lines, buckets)
 
 
@@ -48,11 +49,20 @@ def test_the_bytes_of_a_small_case():
     ret = ReceiptRecord("R2", "C1", 1_000_001, "return")
     assert pack([rec, ret]) == bytes([
         1, 2,
-        2, *b"R1", 0x80, 0x89, 0x7A, 0,  # ts 1,000,000 zigzagged: 2,000,000
+        2, *b"R1", 0b10, 2,  # a sale, its time from 0 in whole seconds: 1 s, zigzagged 2
         2, 0b1010, 4, 200, 1, 20, 10,  # line 1: discount, accrued; spend = amount - discount
         0b110000, 2, 100, 2,  # line 2: returned 1, spend 0
         1, 6,
-        2, *b"R2", 2, 1, 0, 0])
+        2, *b"R2", 0b01, 2, 0, 0])  # a return 1 µs later
+
+
+def test_the_id_the_key_names_is_not_written_again():
+    rec = ReceiptRecord("R9", None, 5_000_000, "sale")
+    raw = pack([rec], "R9")
+    assert raw == bytes([1, 1, 0, 0b10, 10, 0, 0])
+    assert unpack(raw, None, "R9") == {"R9": rec}
+    with pytest.raises(CorruptRecords):
+        unpack(raw, None)
 
 
 def test_prune_keeps_the_window_and_a_day_before_the_newest():
@@ -64,8 +74,9 @@ def test_prune_keeps_the_window_and_a_day_before_the_newest():
 
 @pytest.mark.parametrize("raw", [
     b"", b"\x02\x00", b"\x01", b"\x01\x01", b"\x01\x01\x02R1\x00\x00\x00\x00\x00",
-    b"\x01\x01\x02R1\x00\x05\x00\x00", b"\x01\x01\x02\xff\xfe\x00\x00\x00\x00",
+    b"\x01\x01\x02R1\x05\x00\x00\x00", b"\x01\x01\x02\xff\xfe\x00\x00\x00\x00",
     b"\x01\x00\x00", b"\x01\x01\x02R1\x00\x00\x01\x80", b"\x01\x01\x02R1\x00\x00\x01\x60\x00\x00",
+    b"\x01\x01\x02R1\x04\x00\x00\x00",
     b"\x01" + b"\xff" * 11 + b"\x01", b"\x01\x7f",
 ])
 def test_bytes_that_are_not_records_are_refused(raw):

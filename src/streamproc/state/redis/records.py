@@ -10,8 +10,10 @@ receipt, which only the duplicate rule reads, gets a one-record value of its own
 ```
 byte    format version = 1
 u       n records
-n x (u rid length, rid UTF-8, s ts - previous record's ts (the first: from 0),
-     byte kind (0 sale, 1 return), u n lines, n x line, u n rate buckets, n x s bucket id)
+n x (u rid length, rid UTF-8 (length 0: the id the key names, an anonymous receipt's),
+     byte kind (bit 0: 0 sale, 1 return; bit 1: the time step is in whole seconds),
+     s ts - previous record's ts (the first: from 0; in seconds with bit 1),
+     u n lines, n x line, u n rate buckets, n x s bucket id)
 line:   byte flags, [s line_no] (absent: the previous line's + 1, the first's 1),
         s qty, s amount, [s discount], [s redeemed], [s accrued], [s returned], [s spend]
 flags:  bit 0 line_no follows, bit 1 discount, bit 2 redeemed, bit 3 accrued,
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from streamproc.engine.model import ReceiptRecord, SaleLine
-from streamproc.engine.stateformat import CorruptState, _i64, _put, _unzz, _zz
+from streamproc.engine.stateformat import CorruptState, _i64, _put, _unzz, _wrap, _zz
 
 FORMAT_VERSION = 1
 KINDS = ("sale", "return")
@@ -37,20 +39,23 @@ class CorruptRecords(CorruptState):
     """The bytes are not receipt records this code can read."""
 
 
-def pack(records: Iterable[ReceiptRecord]) -> bytes:
-    """Records as one value, in the order given (their customer id is the key's)."""
+def pack(records: Iterable[ReceiptRecord], named: str | None = None) -> bytes:
+    """Records as one value, in the order given (their customer id is the key's; `named`: the
+    receipt id the key names, an anonymous receipt's, written as length 0)."""
     recs = list(records)
     out = bytearray((FORMAT_VERSION,))
     _put(out, len(recs))
     prev_ts = 0
     for r in recs:
-        rid = r.receipt_id.encode()
+        rid = b"" if r.receipt_id == named else r.receipt_id.encode()
         _put(out, len(rid))
         out += rid
         ts = _i64(r.ts_us, "ts")
-        _put(out, _zz(ts - prev_ts))
+        step = ts - prev_ts
+        secs = step % 1_000_000 == 0
+        out.append(KINDS.index(r.kind) | secs << 1)
+        _put(out, _zz(step // 1_000_000 if secs else step))
         prev_ts = ts
-        out.append(KINDS.index(r.kind))
         _put(out, len(r.lines))
         prev_no = 0
         for ln in r.lines:
@@ -114,8 +119,9 @@ class _Reader:
         return _unzz(self.u())
 
 
-def unpack(raw: bytes, customer_id: str | None) -> dict[str, ReceiptRecord]:
-    """The records of one value, by receipt id, in stored order."""
+def unpack(raw: bytes, customer_id: str | None, named: str | None = None
+           ) -> dict[str, ReceiptRecord]:
+    """The records of one value, by receipt id, in stored order (`named`: as in `pack`)."""
     if not raw or raw[0] != FORMAT_VERSION:
         raise CorruptRecords(f"unknown receipt records format {raw[:1]!r}")
     rd = _Reader(raw)
@@ -131,10 +137,15 @@ def unpack(raw: bytes, customer_id: str | None) -> dict[str, ReceiptRecord]:
         except UnicodeDecodeError as exc:
             raise CorruptRecords("receipt id: bad UTF-8") from exc
         rd.i += n
-        ts += rd.s()
+        if n == 0:
+            if named is None:
+                raise CorruptRecords("a receipt id of length 0 where the key names none")
+            rid = named
         kind = rd.byte()
-        if kind >= len(KINDS):
+        if kind >> 2:
             raise CorruptRecords(f"unknown record kind {kind}")
+        ts = _wrap(ts + (rd.s() * 1_000_000 if kind & 2 else rd.s()))
+        kind &= 1
         lines = []
         no = 0
         for _ in range(rd.count()):

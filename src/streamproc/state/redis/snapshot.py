@@ -85,7 +85,8 @@ def read_snapshot(url: str, program: Program, prefix: str = "sp",
                     pipe.get(key)
                 for (_, ident), raw in zip(chunk, pipe.execute(), strict=True):
                     if raw is not None:
-                        state.receipts.update(unpack(raw, ident if kind == "h" else None))
+                        state.receipts.update(unpack(raw, ident) if kind == "h"
+                                              else unpack(raw, None, ident))
         _read_globals(client, keys, state)
     finally:
         client.close()
@@ -119,7 +120,7 @@ def read_for_receipt(url: str, program: Program, customer_id: str | None,
             for rid in receipt_ids:
                 raw = cast("bytes | None", client.get(keys.anonymous(p, rid)))
                 if raw is not None:
-                    got.update(unpack(raw, None))
+                    got.update(unpack(raw, None, rid))
         for rid in receipt_ids:
             if rid in got:
                 state.receipts[rid] = got[rid]

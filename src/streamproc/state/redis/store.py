@@ -58,6 +58,11 @@ def record_set(customer_id: str | None, receipt_id: str) -> RecordSet:
     return ("h", customer_id) if customer_id else ("a", receipt_id)
 
 
+def _owner(rs: RecordSet) -> tuple[str | None, str | None]:
+    """(customer id, receipt id the key names) of a record set's key."""
+    return (rs[1], None) if rs[0] == "h" else (None, rs[1])
+
+
 def connect(url: str, cluster: bool = False,
             connection: Mapping[str, Any] | None = None) -> Any:
     """An asyncio client: standalone (or a Sentinel primary's URL), or Redis Cluster from any
@@ -136,8 +141,7 @@ class BatchView:
         got = self.record_sets.get(rs)
         if got is None:
             raw = self.record_raw.get(rs)
-            got = self.record_sets[rs] = unpack_records(raw, rs[1] if rs[0] == "h" else None) \
-                if raw else {}
+            got = self.record_sets[rs] = unpack_records(raw, *_owner(rs)) if raw else {}
         return got
 
     # StateView ------------------------------------------------------------------
@@ -475,7 +479,8 @@ class RedisStore:
             keys.append(self.record_key(p, rset))
             old_raw = view.record_raw.get(rset, b"")
             rs.append(hashlib.sha1(old_raw).hexdigest() if old_raw else "")
-            blobs.append(pack_records(prune_records(view.record_sets[rset], window)))
+            blobs.append(pack_records(prune_records(view.record_sets[rset], window),
+                                      _owner(rset)[1]))
         for origin in d["o"]:
             keys.append(k.output(p, origin))
             blobs.append(view.new_outputs[origin][1])
