@@ -4,6 +4,7 @@
 
 One extension module, split by concern into textual parts (see docs/decisions.md):
 - `_fc_engine.pxi`: `FastEngine`, spec section 5 for one sale, exactly like the reference;
+  `_fc_sale.pxi`: its stages (loading the lines, conditions, discounts, points);
 - `_fc_decoder.pxi`: `receipt_from_obj` / `parse_receipt`, the compiled receipt decoder;
 - `_fc_state.pxi`: the packed customer state format (`encode_state` / `decode_state`);
 - `_fc_ledger.pxi`: buckets, settlement and timers over `CustomerState`;
@@ -37,7 +38,7 @@ from streamproc._fc_common cimport (PyTypeObject, PyLong_AsLongLongAndOverflow,
                                     PyLong_AsUnsignedLongLong, PyUnicode_GET_LENGTH,
                                     PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND,
                                     PyUnicode_AsUTF8AndSize, _slot_offset, _get, _set, _getp,
-                                    _days_from_civil)
+                                    _days_from_civil, _bday_ok, _small_int)
 from streamproc._fc_math cimport (fc_rem, fc_unit, fc_item, fc_md, fc_md3, fc_split,
                                   fc_sort_units, fc_lslot, fc_phash)
 
@@ -62,6 +63,7 @@ cdef inline object _intern(object s):
 
 
 include "_fc_engine.pxi"
+include "_fc_sale.pxi"
 include "_fc_decoder.pxi"
 include "_fc_state.pxi"
 include "_fc_ledger.pxi"

@@ -2,7 +2,8 @@
 
 Reading and writing the `__slots__` of the domain's dataclasses by byte offset (the compiled
 code builds and reads `Receipt`, `Line`, `SaleCalc`, `CustomerState`... without attribute
-lookups), the CPython calls the parts share, and the proleptic Gregorian day count.
+lookups), the CPython calls the parts share, the proleptic Gregorian day count and the
+birthday window on it, and reading a small exact int.
 """
 
 from libc.stdint cimport int64_t
@@ -68,3 +69,30 @@ cdef inline int64_t _days_from_civil(int64_t y, int64_t m, int64_t d) noexcept:
     doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     return era * 146097 + doe - 719468
+
+
+cdef inline bint _bday_ok(int64_t y, int64_t m, int64_t d, int64_t bm, int64_t bd,
+                          int64_t window) noexcept:
+    """timeutil.birthday_distance_ok(date(y, m, d), bm, bd, window) for 2 <= y <= 9998."""
+    cdef int64_t day = _days_from_civil(y, m, d), year, dd, diff
+    for year in range(y - 1, y + 2):
+        dd = bd
+        if bm == 2 and bd == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
+            dd = 28
+        diff = _days_from_civil(year, bm, dd) - day
+        if (diff if diff >= 0 else -diff) <= window:
+            return True
+    return False
+
+
+cdef inline int _small_int(object o, int64_t *out) noexcept:
+    """1 and *out = o when `o` is an exact int within int64, else 0."""
+    cdef int ovf = 0
+    cdef long long x
+    if type(o) is not int:
+        return 0
+    x = PyLong_AsLongLongAndOverflow(o, &ovf)
+    if ovf:
+        return 0
+    out[0] = x
+    return 1
