@@ -21,18 +21,6 @@ from streamproc.engine.model import (
 )
 
 
-def _due(b: Bucket, notify_us: int | None) -> list[tuple[int, int]]:
-    out = []
-    if not b.notes & NOTE_ACTIVATED and b.state != EXPIRED:
-        out.append((b.act_us, NOTE_ACTIVATED))
-    if b.exp_us is not None:
-        if notify_us is not None and not b.notes & NOTE_EXPIRING and b.state != EXPIRED:
-            out.append((b.exp_us - notify_us, NOTE_EXPIRING))
-        if not b.notes & NOTE_EXPIRED:
-            out.append((b.exp_us, NOTE_EXPIRED))
-    return out
-
-
 def next_due(st: CustomerState, program: Program) -> int | None:
     """When this customer's next timer event is due (None: nothing to announce).
 
@@ -65,15 +53,30 @@ def _notify_us(program: Program) -> int | None:
 
 
 def fire_due(st: CustomerState, program: Program, now_us: int) -> list[Event]:
-    """Announce every transition due by `now_us`, in time order, and mark it announced."""
+    """Announce every transition due by `now_us`, in time order, and mark it announced.
+
+    Called for every customer whose timer is due (about once a receipt in a replay), so it is
+    written flat; (time, what, bucket id) is unique, so the tuples sort without a key.
+    """
     notify = _notify_us(program)
     due: list[tuple[int, int, int, Bucket]] = []
     for b in st.buckets:
-        for t, what in _due(b, notify):
-            if t <= now_us:
-                due.append((t, what, b.id, b))
-    due.sort(key=lambda e: (e[0], e[1], e[2]))
+        notes = b.notes
+        live = b.state != EXPIRED
+        if live and not notes & NOTE_ACTIVATED and b.act_us <= now_us:
+            due.append((b.act_us, NOTE_ACTIVATED, b.id, b))
+        exp = b.exp_us
+        if exp is not None:
+            if notify is not None and live and not notes & NOTE_EXPIRING \
+                    and exp - notify <= now_us:
+                due.append((exp - notify, NOTE_EXPIRING, b.id, b))
+            if not notes & NOTE_EXPIRED and exp <= now_us:
+                due.append((exp, NOTE_EXPIRED, b.id, b))
+    if len(due) > 1:
+        due.sort()
     events: list[Event] = []
+    tz = program.tz
+    cust = st.customer_id
     for t, what, _, b in due:
         if b.notes & what:
             continue
@@ -89,11 +92,10 @@ def fire_due(st: CustomerState, program: Program, now_us: int) -> list[Event]:
             b.notes |= NOTE_ACTIVATED | NOTE_EXPIRING
         if amount <= 0:
             continue
-        ev = {"event_id": f"{st.customer_id}/b{b.id}/{etype}", "type": etype,
-              "customer_id": st.customer_id, "ts": format_us(t, program.tz), "amount": amount,
-              "campaign_id": b.campaign_id}
+        ev = {"event_id": f"{cust}/b{b.id}/{etype}", "type": etype, "customer_id": cust,
+              "ts": format_us(t, tz), "amount": amount, "campaign_id": b.campaign_id}
         if etype != "points_expired" and b.exp_us is not None:
-            ev["expires_at"] = format_us(b.exp_us, program.tz)
+            ev["expires_at"] = format_us(b.exp_us, tz)
         events.append(ev)
     ledger.prune(st)
     return events

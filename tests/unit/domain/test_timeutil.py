@@ -1,0 +1,39 @@
+"""`format_us` writes out `from_us(us, tz).isoformat()` from cached hours and dates: it must give
+the very same text, across offsets that are not whole hours, DST changes and the clamped ends."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamproc.domain import timeutil as T
+
+ZONES = ["UTC", "Europe/Berlin", "America/St_Johns", "Australia/Lord_Howe", "Asia/Kolkata",
+         "Asia/Kathmandu", "Africa/Monrovia", "America/New_York", "Pacific/Chatham",
+         "Europe/Dublin", "Europe/Amsterdam"]
+
+
+def slow(us: int, tz: ZoneInfo) -> str:
+    return T.from_us(min(max(us, T.FORMAT_MIN_US), T.FORMAT_MAX_US), tz).isoformat()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(ZONES),
+       st.one_of(st.integers(T.FORMAT_MIN_US - 10**15, T.FORMAT_MAX_US + 10**15),
+                 st.integers(-3 * 10**15, 3 * 10**15),
+                 st.integers(0, 2 * 10**15).map(lambda u: u - u % 1_000_000)))
+def test_format_us_is_isoformat(zone: str, us: int) -> None:
+    tz = ZoneInfo(zone)
+    assert T.format_us(us, tz) == slow(us, tz)
+
+
+def test_format_us_around_dst_changes() -> None:
+    for zone in ZONES:
+        tz = ZoneInfo(zone)
+        for year in (1916, 1970, 2026):
+            start = T.parse_ts(f"{year}-01-01T00:00:00+00:00")
+            for minute in range(0, 366 * 24 * 60, 23):  # every 23 minutes of the year
+                us = start + minute * 60_000_000 + (minute % 3) * 500_000
+                assert T.format_us(us, tz) == slow(us, tz), (zone, us)
