@@ -64,25 +64,30 @@ class Tally:
         return cid in self.rate_ids
 
     def add(self, o: Outcome, timer_events: list[dict[str, Any]]) -> None:
+        """Called twice a message by `whatif` (once a side), so written lean: one pass over
+        the result's `applied`, the figures of the program's campaigns made up front."""
         t = self.totals
         t["messages"] += 1
         t[o.status] += 1
         for ev in timer_events:
             if ev["type"] == "points_expired":
                 t["points_expired"] += ev.get("amount", 0)
-        if o.status != APPLIED or not isinstance(o.result, AppliedResult):
-            return
         r = o.result
-        assert o.receipt is not None
-        ts = o.receipt.ts_us
+        if o.status != APPLIED or not isinstance(r, AppliedResult):
+            return
+        receipt = o.receipt
+        assert receipt is not None
+        ts = receipt.ts_us
         day = self._day_cache.get(ts // US_PER_HOUR) or self.day(ts)
-        t["discount"] += r.discount
-        t["points_issued"] += r.accrued
+        discount, accrued, paid = r.discount, r.accrued, r.paid
+        t["discount"] += discount
+        t["points_issued"] += accrued
         t["points_redeemed"] += r.redeemed
-        t["paid"] += r.paid
-        self.daily_cost[day] += r.discount + r.accrued
-        if r.customer_id is not None:
-            self.paid_by_customer[r.customer_id] += r.paid
+        t["paid"] += paid
+        self.daily_cost[day] += discount + accrued
+        cust = r.customer_id
+        if cust is not None:
+            self.paid_by_customer[cust] += paid
         if isinstance(r, ReturnResult):
             t["returns"] += 1
             self._return(r)
@@ -90,37 +95,50 @@ class Tally:
         t["sales"] += r.total
         disc: list[tuple[str, int]] = []
         rate: list[tuple[str, int]] = []
-        seen: set[str] = set()
-        by, rate_ids, cust = self.by, self.rate_ids, r.customer_id
+        by, rate_ids = self.by, self.rate_ids
+        last = None
+        seen: set[str] | None = None
         for a in r.applied:
             cid = a.campaign_id
+            amount = a.amount
             if cid == "base":
-                rate.append((cid, a.amount))
+                rate.append((cid, amount))
                 continue
             f = by[cid]
-            if cid not in seen:
-                seen.add(cid)
-                f.receipts += 1
-                if cust is not None:
-                    f.customers.add(cust)
+            if cid != last:  # a campaign's entries count one receipt
+                if seen is None:
+                    seen = {cid}
+                    new = True
+                elif cid in seen:
+                    new = False
+                else:
+                    seen.add(cid)
+                    new = True
+                if new:
+                    f.receipts += 1
+                    if cust is not None:
+                        f.customers.add(cust)
+                last = cid
             if a.kind == "discount":
-                f.discount += a.amount
-                disc.append((cid, a.amount))
+                f.discount += amount
+                disc.append((cid, amount))
             else:
-                f.points += a.amount
+                f.points += amount
                 if cid in rate_ids:
-                    rate.append((cid, a.amount))
+                    rate.append((cid, amount))
         for cid in r.held_out:
-            f = self.by[cid]
+            f = by[cid]
             f.held_out += 1
-            if r.customer_id is not None:
-                f.held_out_customers.add(r.customer_id)
-        if r.customer_id is not None and (disc or rate):
-            self.sales[r.receipt_id] = (o.receipt.ts_us, disc, rate)
+            if cust is not None:
+                f.held_out_customers.add(cust)
+        if cust is not None and (disc or rate):
+            self.sales[r.receipt_id] = (ts, disc, rate)
         calc = o.calc
         if calc is not None:
-            for cid, amount in calc.budget_spent.items():
-                self.daily_budget[cid][day] += amount
+            spent = calc.budget_spent
+            if spent:
+                for cid, amount in spent.items():
+                    self.daily_budget[cid][day] += amount
             for cid in calc.budget_exhausted:  # the first receipt it no longer fitted
                 self.exhausted_day.setdefault(cid, day)
 

@@ -22,7 +22,7 @@ from streamproc.domain.receipt import Receipt, Reject
 from streamproc.engine.calc import SaleEngine
 from streamproc.engine.selection import make_decoder
 from streamproc.replay.compare import SideResult, Tally
-from streamproc.replay.in_memory import Replay, read_messages
+from streamproc.replay.in_memory import FREEZE_EVERY, Replay, read_messages
 from streamproc.state.memory import MemoryState
 
 
@@ -91,15 +91,18 @@ class WhatIf:
         started = time.perf_counter()
         # Two states of long-lived objects: the default collector thresholds would traverse
         # them over and over (measured: a third of the run); the starting state is frozen
-        # out of collection and young objects are collected less often.
+        # out of collection, then what the run keeps every FREEZE_EVERY messages, as the
+        # replay does, and young objects are collected less often.
         threshold = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         try:
-            for no, raw in messages:
+            for n, (no, raw) in enumerate(messages, 1):
                 self.step(no, raw, source)
                 if on_message is not None:
                     on_message()
+                if n % FREEZE_EVERY == 0:
+                    gc.freeze()
         finally:
             gc.set_threshold(*threshold)
             gc.unfreeze()
