@@ -40,6 +40,7 @@ from streamproc.processing.batch import (
     InMessage,
     apply_profiles,
     clear_timer_outbox,
+    collector_paused,
     fire_timers,
 )
 from streamproc.state.errors import Conflict
@@ -322,17 +323,19 @@ class Worker:
         t0 = time.perf_counter()
         gap = t0 - self.last_batch_end
         self.failpoints.hit("before_apply")
-        out = await self.batcher.process(msgs)
-        self.failpoints.hit("after_apply")  # in Redis; not in Kafka, not committed
-        self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
-        for p, origins in out.kept.items():
-            self.kept.setdefault(p, []).extend(origins)
-        self.claimed.extend(out.claimed)
-        if out.fenced:
-            self.metrics.count_fenced(len(out.fenced))
-            log.warning("partitions %s belong to another worker now: their writes were "
-                        "refused", sorted(out.fenced))
-        self.count_outcomes(out)
+        with collector_paused():  # until the batch's objects are gone (processing/batch.py)
+            out = await self.batcher.process(msgs)
+            self.failpoints.hit("after_apply")  # in Redis; not in Kafka, not committed
+            self.metrics.observe_redis_call("apply_batch", out.redis_seconds)
+            for p, origins in out.kept.items():
+                self.kept.setdefault(p, []).extend(origins)
+            self.claimed.extend(out.claimed)
+            if out.fenced:
+                self.metrics.count_fenced(len(out.fenced))
+                log.warning("partitions %s belong to another worker now: their writes were "
+                            "refused", sorted(out.fenced))
+            self.count_outcomes(out)
+            out.outcomes = []  # what is left to send is bytes
         t1 = time.perf_counter()
         delivered = await self.send(out)
         m = self.metrics
