@@ -52,11 +52,14 @@ def _notify_us(program: Program) -> int | None:
     return None if d is None else d * US_PER_DAY
 
 
-def fire_due(st: CustomerState, program: Program, now_us: int) -> list[Event]:
+def fire_due(st: CustomerState, program: Program, now_us: int, text: bool = True
+             ) -> list[Event]:
     """Announce every transition due by `now_us`, in time order, and mark it announced.
 
     Called for every customer whose timer is due (about once a receipt in a replay), so it is
-    written flat; (time, what, bucket id) is unique, so the tuples sort without a key.
+    written flat; (time, what, bucket id) is unique, so the tuples sort without a key. Without
+    `text` an event is only its type, amount and campaign (what `whatif` counts: it writes no
+    events), the same marks are made.
     """
     notify = _notify_us(program)
     due: list[tuple[int, int, int, Bucket]] = []
@@ -91,6 +94,9 @@ def fire_due(st: CustomerState, program: Program, now_us: int) -> list[Event]:
             etype, amount = "points_expired", b.burnt if b.state == EXPIRED else b.amount
             b.notes |= NOTE_ACTIVATED | NOTE_EXPIRING
         if amount <= 0:
+            continue
+        if not text:
+            events.append({"type": etype, "amount": amount, "campaign_id": b.campaign_id})
             continue
         ev = {"event_id": f"{cust}/b{b.id}/{etype}", "type": etype, "customer_id": cust,
               "ts": format_us(t, tz), "amount": amount, "campaign_id": b.campaign_id}

@@ -63,8 +63,10 @@ class TimerQueue:
     """Customers by their next due timer, fired as the replay's clock moves."""
 
     def __init__(self, program: Program, state: MemoryState,
-                 next_due: Callable[[CustomerState], int | None] | None = None) -> None:
+                 next_due: Callable[[CustomerState], int | None] | None = None,
+                 text: bool = True) -> None:
         self.program = program
+        self.text = text  # False: events without ids and times (`timers.fire_due`)
         self.state = state
         self.next_due = next_due or (lambda st: timers.next_due(st, program))
         self.heap: list[tuple[int, str]] = []
@@ -88,7 +90,8 @@ class TimerQueue:
                 continue  # stale entry
             del self.due[cid]
             try:
-                out.extend(timers.fire_due(self.state.customer(cid), self.program, now_us))
+                out.extend(timers.fire_due(self.state.customer(cid), self.program, now_us,
+                                           self.text))
                 self.reschedule(cid)
             except Exception as exc:  # one customer's timers; the others go on
                 self.failures += 1

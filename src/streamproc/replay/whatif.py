@@ -41,6 +41,7 @@ def _fresh(program: Program, engine: SaleEngine, state: MemoryState,
            clock_us: int | None) -> Replay:
     rep = Replay(program, engine, state)
     rep.clock_us = clock_us
+    rep.timers.text = False  # only the tally reads the timer events: no ids or times
     for cid in state.customers:  # timers of customers that exist before the run
         rep.timers.reschedule(cid)
     return rep
