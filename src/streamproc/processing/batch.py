@@ -292,7 +292,7 @@ class BatchProcessor:
         out.redis_seconds += time.perf_counter() - t0
         view.claims = claims
         self.store.settle_claims(view)
-        outcomes = []
+        outcomes: list[Outcome] = []
         timers_in_batch = _BatchTimers(self, view) \
             if timers and self.replay_clock is not None else None
         limit = self.max_record_bytes

@@ -108,14 +108,14 @@ def migrate(client: Any, prefix: str, place: Placement, dry_run: bool = False,
         done["record sets written"] += 1
         if dry_run:
             continue
-        target = (k.records if kind == "h" else k.anonymous)(place(ident), ident)
-        cur = client.get(target)
+        records_key = (k.records if kind == "h" else k.anonymous)(place(ident), ident)
+        cur = client.get(records_key)
         owner, named = (ident, None) if kind == "h" else (None, ident)
         recs = unpack(cur, owner, named) if cur is not None else {}
         for _, rec, _ in sorted(got, key=lambda g: (g[1].ts_us, g[1].receipt_id)):
             recs.setdefault(rec.receipt_id, rec)
         ttl = max(t for _, _, t in got)
-        client.set(target, pack(recs.values(), named), px=ttl if ttl > 0 else None)
+        client.set(records_key, pack(recs.values(), named), px=ttl if ttl > 0 else None)
         client.unlink(*[key for key, _, _ in got])
     # timer entries: every index, old and new, into its member's partition
     entries: dict[str, float] = {}
