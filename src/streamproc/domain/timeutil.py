@@ -22,7 +22,9 @@ def to_us(dt: datetime) -> int:
 
 
 def from_us(us: int, tz: ZoneInfo) -> datetime:
-    return _EPOCH.astimezone(tz) + timedelta(microseconds=us)
+    """The instant as an aware datetime in `tz`: the UTC instant first, then its local
+    reading (adding to a local time would keep the epoch's offset: an hour off in summer)."""
+    return (_EPOCH + timedelta(microseconds=us)).astimezone(tz)
 
 
 def parse_ts(text: str) -> int:
@@ -65,22 +67,22 @@ FORMAT_MAX_US = to_us(datetime(9999, 12, 30, tzinfo=_UTC))
 
 US_PER_HOUR = 3_600 * US_PER_SECOND
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-# per zone: (the zone's offset at the epoch in µs, {wall-clock hour since the epoch -> the
-# offset's "+HH:MM" text, or None when it changes within that hour or is not whole minutes})
-_HOURS: dict[ZoneInfo, tuple[int, dict[int, str | None]]] = {}
+# per zone: {UTC hour since the epoch -> (the zone's offset in that hour in µs, its "+HH:MM"
+# text), or None when the offset changes within that hour or is not whole minutes}
+_HOURS: dict[ZoneInfo, dict[int, tuple[int, str] | None]] = {}
 _DAYS: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD"
 _CACHE_MAX = 1 << 16
 _HHMM = [f"{m // 60:02d}:{m % 60:02d}:" for m in range(1440)]
 _SS = [f"{sec:02d}" for sec in range(60)]
 
 
-def _hour_label(wall_hour: int, epoch_off: int, tz: ZoneInfo) -> str | None:
-    start = from_us(wall_hour * US_PER_HOUR - epoch_off, tz)
+def _hour_offset(utc_hour: int, tz: ZoneInfo) -> tuple[int, str] | None:
+    start = from_us(utc_hour * US_PER_HOUR, tz)
     off = start.utcoffset()
-    end = from_us(wall_hour * US_PER_HOUR + US_PER_HOUR - 1 - epoch_off, tz)
+    end = from_us(utc_hour * US_PER_HOUR + US_PER_HOUR - 1, tz)
     if off is None or off != end.utcoffset() or off.seconds % 60 or off.microseconds:
         return None
-    return start.isoformat()[-6:]
+    return (off.days * 86_400 + off.seconds) * US_PER_SECOND, start.isoformat()[-6:]
 
 
 def format_us(us: int, tz: ZoneInfo) -> str:
@@ -88,27 +90,23 @@ def format_us(us: int, tz: ZoneInfo) -> str:
     ends (a stored date from an older, unbounded program must not stop the timers).
 
     Every timer event formats one or two instants, so this writes out what
-    `from_us(us, tz).isoformat()` gives (the same text, tested against it) from cached hours
-    and dates. `from_us` adds the instant to the epoch's wall clock in `tz`, so the wall clock
-    here is `us` plus the zone's offset at the epoch, labelled with the offset of that wall
-    time."""
+    `from_us(us, tz).isoformat()` gives (the same text, tested against it) from the zone's
+    offset cached per UTC hour and dates cached per day."""
     us = min(max(us, FORMAT_MIN_US), FORMAT_MAX_US)
-    zone = _HOURS.get(tz)
-    if zone is None:
-        e = _EPOCH.astimezone(tz).utcoffset()
-        zone = _HOURS[tz] = ((e.days * 86_400 + e.seconds) * US_PER_SECOND + e.microseconds
-                             if e is not None else 0, {})
-    epoch_off, hours = zone
-    wall = us + epoch_off
-    hour = wall // US_PER_HOUR
-    label = hours.get(hour, False)
-    if label is False:
+    hours = _HOURS.get(tz)
+    if hours is None:
+        hours = _HOURS[tz] = {}
+    hour = us // US_PER_HOUR
+    if hour in hours:
+        got = hours[hour]
+    else:
         if len(hours) >= _CACHE_MAX:
             hours.clear()
-        label = hours[hour] = _hour_label(hour, epoch_off, tz)
-    if label is None:
+        got = hours[hour] = _hour_offset(hour, tz)
+    if got is None:
         return from_us(us, tz).isoformat()
-    days, rest = divmod(wall, US_PER_DAY)
+    offset, label = got
+    days, rest = divmod(us + offset, US_PER_DAY)
     day = _DAYS.get(days)
     if day is None:
         if len(_DAYS) >= _CACHE_MAX:

@@ -24,7 +24,7 @@ from streamproc.domain.timeutil import from_us
 from streamproc.engine.processor import APPLIED, Outcome
 
 RATE_TYPES = ("points_multiplier", "next_purchase_offer")  # their points are rate-based
-US_PER_HOUR = 3_600_000_000
+US_PER_MINUTE = 60_000_000  # zones' offsets are whole minutes (Kolkata: +05:30)
 
 
 @dataclass
@@ -53,10 +53,10 @@ class Tally:
         self.rate_ids = {"base"} | {c.id for c in program.campaigns if c.type in RATE_TYPES}
 
     def day(self, ts_us: int) -> str:
-        hour = ts_us // US_PER_HOUR
-        d = self._day_cache.get(hour)
+        minute = ts_us // US_PER_MINUTE
+        d = self._day_cache.get(minute)
         if d is None:
-            d = self._day_cache[hour] = from_us(hour * US_PER_HOUR,
+            d = self._day_cache[minute] = from_us(minute * US_PER_MINUTE,
                                                 self.program.tz).date().isoformat()
         return d
 
@@ -78,7 +78,7 @@ class Tally:
         receipt = o.receipt
         assert receipt is not None
         ts = receipt.ts_us
-        day = self._day_cache.get(ts // US_PER_HOUR) or self.day(ts)
+        day = self._day_cache.get(ts // US_PER_MINUTE) or self.day(ts)
         discount, accrued, paid = r.discount, r.accrued, r.paid
         t["discount"] += discount
         t["points_issued"] += accrued

@@ -1,4 +1,5 @@
-"""`format_us` writes out `from_us(us, tz).isoformat()` from cached hours and dates: it must give
+"""`from_us` reads an instant in a zone (the same instant, the zone's offset at that instant);
+`format_us` writes out `from_us(us, tz).isoformat()` from cached hours and dates: it must give
 the very same text, across offsets that are not whole hours, DST changes and the clamped ends."""
 
 from __future__ import annotations
@@ -37,3 +38,20 @@ def test_format_us_around_dst_changes() -> None:
             for minute in range(0, 366 * 24 * 60, 23):  # every 23 minutes of the year
                 us = start + minute * 60_000_000 + (minute % 3) * 500_000
                 assert T.format_us(us, tz) == slow(us, tz), (zone, us)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.sampled_from(ZONES), st.integers(T.FORMAT_MIN_US, T.FORMAT_MAX_US))
+def test_from_us_is_the_same_instant(zone: str, us: int) -> None:
+    dt = T.from_us(us, ZoneInfo(zone))
+    assert T.to_us(dt) == us
+    assert dt.utcoffset() == ZoneInfo(zone).utcoffset(dt.replace(tzinfo=None))
+
+
+def test_summer_time_is_read_with_the_summer_offset() -> None:
+    """The epoch's offset must not stick: Berlin was +01:00 in 1970, +02:00 in July 2026."""
+    us = T.parse_ts("2026-07-01T12:00:00+00:00")
+    assert T.from_us(us, ZoneInfo("Europe/Berlin")).isoformat() == "2026-07-01T14:00:00+02:00"
+    assert T.format_us(us, ZoneInfo("Europe/Berlin")) == "2026-07-01T14:00:00+02:00"
+    assert T.format_us(us, ZoneInfo("America/New_York")) == "2026-07-01T08:00:00-04:00"
+    assert T.LocalClock(ZoneInfo("Europe/Berlin")).local(us)[1] == 14 * 60

@@ -298,6 +298,18 @@ def test_schedule_days_are_read_in_program_local_time():
                                    [line(1, 1000)]))) == [0]
 
 
+def test_schedule_hours_are_read_with_summer_time():
+    """Berlin in July is UTC+2 (UTC+1 at the epoch, and in winter): 18:00 local is 16:00 UTC."""
+    doc = program_dict([percent_off("hh", 1000, schedule={"hours": "18:00-21:00"})],
+                       timezone="Europe/Berlin")
+    got = [discounts(one(doc, sale("R1", "K1", f"2026-07-01T{t}+00:00", [line(1, 1000)])))[0]
+           for t in ("15:59:59", "16:00:00", "18:59:59", "19:00:00")]
+    assert got == [0, 100, 100, 0]
+    winter = [discounts(one(doc, sale("R1", "K1", f"2026-01-07T{t}+00:00", [line(1, 1000)])))[0]
+              for t in ("16:59:59", "17:00:00")]
+    assert winter == [0, 100]
+
+
 @pytest.mark.parametrize(("hhmm", "expected"), [
     ("21:59", 0), ("22:00", 100), ("23:30", 100), ("00:00", 100), ("01:59", 100),
     ("02:00", 0), ("12:00", 0),
