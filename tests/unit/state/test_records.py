@@ -87,3 +87,25 @@ def test_bytes_that_are_not_records_are_refused(raw):
 def test_a_kind_that_does_not_exist_is_not_written():
     with pytest.raises(ValueError):
         pack([ReceiptRecord("R1", "C1", 0, "refund")])
+
+
+def test_a_lookup_decodes_the_records_only_when_the_id_is_in_their_bytes():
+    from rules_helpers import program_dict
+
+    from streamproc.domain.program import program_from_dict
+    from streamproc.state.redis.store import BatchView
+
+    rng = random.Random(3)
+    recs = [_rand_record(rng, rid, "C1") for rid in ("R10", "R2", "S-ü")]
+    view = BatchView(program_from_dict(program_dict()))
+    view.adopt_records(0, ("h", "C1"), pack(recs))
+    view.at("X", 0, "C1")
+    assert view.receipt("R3") is None and view.record_sets == {}  # not decoded
+    assert view.receipt("R1") is None  # "R1" is inside "R10": decoded, and still absent
+    assert view.record_sets != {}
+    for r in recs:
+        assert view.receipt(r.receipt_id) == r
+    anon = _rand_record(rng, "A1", None)  # an anonymous set names its one id by its key
+    view.adopt_records(0, ("a", "A1"), pack([anon], "A1"))
+    view.at("A1", 0, None)
+    assert view.receipt("A1") == anon
