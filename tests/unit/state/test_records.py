@@ -109,3 +109,11 @@ def test_a_lookup_decodes_the_records_only_when_the_id_is_in_their_bytes():
     view.adopt_records(0, ("a", "A1"), pack([anon], "A1"))
     view.at("A1", 0, None)
     assert view.receipt("A1") == anon
+    # a record put in a set not decoded is found, and joins the set when it is decoded
+    view2 = BatchView(program_from_dict(program_dict()))
+    view2.adopt_records(0, ("h", "C1"), pack(recs))
+    new = _rand_record(rng, "N1", "C1")
+    view2.put_receipt(new)
+    view2.at("N1", 0, "C1")
+    assert view2.receipt("N1") == new and view2.record_sets == {}
+    assert list(view2._records(("h", "C1")).values()) == [*recs, new]

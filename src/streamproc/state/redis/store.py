@@ -92,6 +92,8 @@ class BatchView:
         # (the write's guard), decoded on first use (`records.py`)
         self.record_raw: dict[RecordSet, bytes] = {}
         self.record_sets: dict[RecordSet, dict[str, ReceiptRecord]] = {}
+        # records put in a set not decoded (yet): merged when it is (a commit, a lookup)
+        self.record_new: dict[RecordSet, dict[str, ReceiptRecord]] = {}
         self.record_part: dict[RecordSet, int] = {}
         self.dirty_records: set[RecordSet] = set()
         self.rpart: dict[str, int] = {}  # receipt id -> partition (its claims)
@@ -142,6 +144,7 @@ class BatchView:
         if got is None:
             raw = self.record_raw.get(rs)
             got = self.record_sets[rs] = unpack_records(raw, *_owner(rs)) if raw else {}
+            got.update(self.record_new.pop(rs, {}))
         return got
 
     # StateView ------------------------------------------------------------------
@@ -163,14 +166,18 @@ class BatchView:
         nowhere in them is not there: most receipts are new, and this spares decoding the
         customer's records in Python (a quote, which writes nothing, never decodes them)."""
         rs = record_set(self.owner, receipt_id)
-        if rs[0] == "h" and rs not in self.record_sets \
-                and receipt_id.encode() not in self.record_raw.get(rs, b""):
-            return None
+        if rs not in self.record_sets:
+            new = self.record_new.get(rs)
+            if new is not None and receipt_id in new:
+                return new[receipt_id]
+            if rs[0] == "h" and receipt_id.encode() not in self.record_raw.get(rs, b""):
+                return None
         return self._records(rs).get(receipt_id)
 
     def put_receipt(self, rec: ReceiptRecord) -> None:
         rs = record_set(rec.customer_id, rec.receipt_id)
-        self._records(rs)[rec.receipt_id] = rec
+        got = self.record_sets.get(rs)  # not decoded yet: decoded when written (commit)
+        (got if got is not None else self.record_new.setdefault(rs, {}))[rec.receipt_id] = rec
         self.record_part.setdefault(rs, self.current_part)
         self.rpart.setdefault(rec.receipt_id, self.current_part)
         self.dirty_records.add(rs)
@@ -487,7 +494,7 @@ class RedisStore:
             keys.append(self.record_key(p, rset))
             old_raw = view.record_raw.get(rset, b"")
             rs.append(hashlib.sha1(old_raw).hexdigest() if old_raw else "")
-            blobs.append(pack_records(prune_records(view.record_sets[rset], window),
+            blobs.append(pack_records(prune_records(view._records(rset), window),
                                       _owner(rset)[1]))
         for origin in d["o"]:
             keys.append(k.output(p, origin))
