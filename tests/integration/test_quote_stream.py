@@ -47,9 +47,12 @@ SEEDS = [7, _fresh_seed()]
 
 def _snapshot(client: redis.Redis, prefix: str) -> dict[bytes, bytes]:
     """Every key but the stored answers (`:o:`) and the receipts' budget/code claims (`:k:`),
-    which the worker drops on its own once their offsets commit, at any moment between two
-    snapshots."""
-    transient = (f"{prefix}:o:".encode(), f"{prefix}:g:{{g}}:k:".encode())
+    which the worker drops on its own once their offsets commit, and the partitions' fences
+    (`:f:`) and layout, which it writes whenever partitions are assigned to it: any of these
+    can change between two snapshots without the quote's doing (seen: a fence written while
+    a quote was asked)."""
+    transient = (f"{prefix}:o:".encode(), f"{prefix}:g:{{g}}:k:".encode(),
+                 f"{prefix}:f:".encode(), f"{prefix}:layout".encode())
     return {k: client.dump(k) for k in client.scan_iter(f"{prefix}:*", count=1000)
             if not k.startswith(transient)}
 
