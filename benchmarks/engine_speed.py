@@ -31,8 +31,7 @@ import orjson
 
 from streamproc.engine.processor import make_processor
 from streamproc.engine.selection import make_decoder, make_engine
-from streamproc.state.memory import MemoryState
-from workload import LINE_COUNTS, Workload, load_workload
+from workload import LINE_COUNTS, Workload, load_workload, process_all
 
 
 def best_rate(fn: Callable[[], object], count: int, repeat: int) -> float:
@@ -79,14 +78,7 @@ def measure(w: Workload, repeat: int) -> dict[str, float]:
         out[f"{name}/decode+calc"] = best_rate(decode_calc, len(rs), rep)
 
         def process(eng=eng) -> None:
-            proc = make_processor(w.program, eng)
-            state = MemoryState()
-            many = getattr(proc, "process_many", None)
-            if many is not None:
-                many(raws, state)
-            else:
-                for raw in raws:
-                    proc.process_raw(raw, state)
+            process_all(make_processor(w.program, eng), raws)
 
         out[f"{name}/process"] = best_rate(process, len(rs), rep)
 

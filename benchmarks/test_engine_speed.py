@@ -19,8 +19,7 @@ import pytest
 
 from streamproc.engine.processor import make_processor
 from streamproc.engine.selection import make_decoder, make_engine
-from streamproc.state.memory import MemoryState
-from workload import Workload
+from workload import Workload, process_all
 
 ENGINES = ["reference", "compiled"]
 
@@ -67,26 +66,14 @@ def test_decode(benchmark, workload: Workload, decoder_name: str) -> None:
                        rounds=5 if decoder_name == "reference" else 10, iterations=1)
 
 
-def _process_all(proc, raws: list[bytes]) -> None:
-    """The whole receipt as the worker and the replay run it: a fresh in-memory state, every
-    raw message through the processor (the compiled one a batch at a time)."""
-    state = MemoryState()
-    many = getattr(proc, "process_many", None)
-    if many is not None:
-        many(raws, state)
-    else:
-        for raw in raws:
-            proc.process_raw(raw, state)
-
-
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_process(benchmark, workload: Workload, engine_name: str) -> None:
     """The processor (`make_processor`: `FastProcessor` or the reference `Processor`) from raw
     bytes to outcomes: decode, context, calculation, bookkeeping, result and event JSON."""
     proc = make_processor(workload.program, make_engine(workload.program, engine_name))
-    _process_all(proc, workload.raws)
+    process_all(proc, workload.raws)
     benchmark.extra_info["receipts_per_round"] = len(workload.raws)
-    benchmark.pedantic(_process_all, args=(proc, workload.raws),
+    benchmark.pedantic(process_all, args=(proc, workload.raws),
                        rounds=3 if engine_name == "reference" else 10, iterations=1)
 
 
@@ -115,8 +102,8 @@ def test_ratio(workload: Workload, record_property) -> None:
     t_fast = _best(_calc_all, fast, own, repeat=5)
     ref_proc = make_processor(workload.program, ref)
     fast_proc = make_processor(workload.program, fast)
-    t_ref_proc = _best(_process_all, ref_proc, workload.raws, repeat=2)
-    t_fast_proc = _best(_process_all, fast_proc, workload.raws, repeat=5)
+    t_ref_proc = _best(process_all, ref_proc, workload.raws, repeat=2)
+    t_fast_proc = _best(process_all, fast_proc, workload.raws, repeat=5)
     ratio = t_ref / t_fast
     lines = len(workload.receipts[0].lines)
     record_property(f"ratio_{lines}", ratio)

@@ -18,6 +18,7 @@ import orjson
 from streamproc.domain.program import Program, load_program
 from streamproc.domain.receipt import Receipt, receipt_from_obj
 from streamproc.engine.calc import SaleContext
+from streamproc.state.memory import MemoryState
 
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAM_PATH = ROOT / "examples" / "retail-chain.yaml"
@@ -100,3 +101,15 @@ def load_workload(lines: int, n: int = 2000, seed: int = 7,
         receipts.append(r)
         contexts.append(ctx)
     return Workload(program, raws, receipts, contexts)
+
+
+def process_all(proc, raws: list[bytes]) -> None:
+    """The whole receipt as the worker and the replay run it: a fresh in-memory state, every
+    raw message through the processor (the compiled one a batch at a time)."""
+    state = MemoryState()
+    many = getattr(proc, "process_many", None)
+    if many is not None:
+        many(raws, state)
+    else:
+        for raw in raws:
+            proc.process_raw(raw, state)

@@ -10,17 +10,16 @@ their offsets are committed (at most the output TTL); docs/operations.md says so
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, cast
 
 from streamproc.config import RedisAccess
 from streamproc.state.partitioning import Placement
 from streamproc.state.redis.errors import redis_errors
 from streamproc.state.redis.keys import Keys
+from streamproc.state.redis.scripts import lua_script
 from streamproc.state.redis.store import RedisStore, decode_state
 
-LUA_ERASE = resources.files("streamproc.state.redis").joinpath("lua").joinpath(
-    "erase_customer.lua").read_text()
+LUA_ERASE = lua_script("erase_customer.lua", "state_version.lua")
 
 
 @dataclass(frozen=True)

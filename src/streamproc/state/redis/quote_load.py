@@ -13,16 +13,14 @@ batch load's `BatchView`, filled the same way, so the processor cannot tell the 
 
 from __future__ import annotations
 
-from importlib import resources
-
 from streamproc.domain.receipt import Receipt
 from streamproc.state.redis.errors import redis_errors
 from streamproc.state.redis.pipelined import PipelinedRedis, Script
 from streamproc.state.redis.profiles import decode_profile
+from streamproc.state.redis.scripts import lua_script
 from streamproc.state.redis.store import BatchView, RedisStore
 
-LUA_LOAD_QUOTE = resources.files("streamproc.state.redis").joinpath("lua") \
-    .joinpath("load_quote.lua").read_text()
+LUA_LOAD_QUOTE = lua_script("load_quote.lua")
 
 
 class QuoteLoader:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from importlib import resources
 from typing import Any, cast
 
 import orjson
@@ -35,11 +34,11 @@ from streamproc.state.redis.profiles import decode_profile, encode_profile
 from streamproc.state.redis.records import pack as pack_records
 from streamproc.state.redis.records import prune as prune_records
 from streamproc.state.redis.records import unpack as unpack_records
+from streamproc.state.redis.scripts import lua_script
 
-LUA_DIR = resources.files("streamproc.state.redis").joinpath("lua")
-LUA_APPLY = LUA_DIR.joinpath("apply_batch.lua").read_text()
-LUA_LOAD = LUA_DIR.joinpath("load_batch.lua").read_text()
-LUA_CLAIMS = LUA_DIR.joinpath("claims.lua").read_text()
+LUA_APPLY = lua_script("apply_batch.lua", "state_version.lua")
+LUA_LOAD = lua_script("load_batch.lua")
+LUA_CLAIMS = lua_script("claims.lua")
 
 GRANTED, REFUSED, FIRST_REFUSAL = "g", "r", "f"
 encode_state, decode_state = state_codec()  # a customer's blob: docs/state-model.md

@@ -14,28 +14,7 @@
 --    rttl, ottl, t: [[customer, score or '']...], dl: liability delta,
 --    ob: [[event id, event]...] timer events to keep until Kafka has them}
 -- ARGV[2..]: customer state blobs (nc), receipt record blobs (nr), output blobs (no).
--- The version inside a customer's state blob (docs/state-model.md, format 1: byte 1, u flags,
--- [s clock] when flags bit 0, u version), as a decimal string; '0' when there is no blob.
-local function version_of(blob)
-  if not blob then return '0' end
-  local i = 2
-  local function varint()
-    local x, mul = 0, 1
-    while true do
-      local b = string.byte(blob, i)
-      if not b then return nil end
-      i = i + 1
-      x = x + (b % 128) * mul
-      if b < 128 then return x end
-      mul = mul * 128
-    end
-  end
-  local flags = varint()
-  if flags and flags % 2 == 1 then varint() end
-  local v = varint()
-  if not v then return 'corrupt' end
-  return string.format('%.0f', v)
-end
+-- version_of(blob): lua/state_version.lua, prepended when the script is loaded.
 
 local h = cjson.decode(ARGV[1])
 local k_fence, k_timers, k_outbox, k_liability = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

@@ -6,28 +6,7 @@
 -- ARGV[3]: the customer's outstanding points (active + pending, net of debt) to take off the
 -- liability counter. Returns {1, profile deleted, state deleted, timer removed, records
 -- deleted} or {0} when the version moved (read again and retry).
--- The version inside a customer's state blob (docs/state-model.md, format 1: byte 1, u flags,
--- [s clock] when flags bit 0, u version), as a decimal string; '0' when there is no blob.
-local function version_of(blob)
-  if not blob then return '0' end
-  local i = 2
-  local function varint()
-    local x, mul = 0, 1
-    while true do
-      local b = string.byte(blob, i)
-      if not b then return nil end
-      i = i + 1
-      x = x + (b % 128) * mul
-      if b < 128 then return x end
-      mul = mul * 128
-    end
-  end
-  local flags = varint()
-  if flags and flags % 2 == 1 then varint() end
-  local v = varint()
-  if not v then return 'corrupt' end
-  return string.format('%.0f', v)
-end
+-- version_of(blob): lua/state_version.lua, prepended when the script is loaded.
 
 local cur = redis.call('GET', KEYS[1])
 if (cur and version_of(cur) or '') ~= ARGV[1] then return {0} end
