@@ -114,6 +114,24 @@ def message_failure(stage: str, exc: BaseException, origin: str,
     return internal_reject(exc, stage)
 
 
+def compute_message(processor: Any, r: Receipt, view: BatchView, raw: bytes, origin: str,
+                    partition: int, limit: int, metrics: BatchMetrics | None) -> Outcome:
+    """One message computed on a batch's view, as the stream computes it (the batch, a quote);
+    raises the `Reject` its dead letter carries when it cannot be answered: `internal` for an
+    unexpected error, `too_large` when its result would not fit the topic."""
+    view.at(r.receipt_id, partition, r.customer_id)
+    size = 0
+    try:
+        o = processor.process(r, view, raw, origin)
+        if o.status != REJECTED:
+            size = len(o.result_json()) + len(r.customer_id or r.receipt_id)
+    except Exception as exc:
+        raise message_failure("compute", exc, origin, metrics) from None
+    if size > limit:
+        raise too_large("result", size, limit)
+    return o
+
+
 @dataclass(slots=True)
 class InMessage:
     topic: str
@@ -311,17 +329,10 @@ class BatchProcessor:
                 outcomes.append(_stored_outcome(r, stored))
                 continue
             try:
-                view.at(r.receipt_id, parts[i], r.customer_id)
-                o = self.processor.process(r, view, m.value, m.origin)
-                if o.status != REJECTED:
-                    size = len(o.result_json()) + len(r.customer_id or r.receipt_id)
-                    if size > limit:
-                        raise _MessageFailed(i, too_large("result", size, limit))
-            except _MessageFailed:
-                raise
-            except Exception as exc:
-                raise _MessageFailed(i, message_failure("compute", exc, m.origin,
-                                                        self.metrics)) from None
+                o = compute_message(self.processor, r, view, m.value, m.origin, parts[i],
+                                    limit, self.metrics)
+            except Reject as rej:
+                raise _MessageFailed(i, rej) from None
             outcomes.append(o)
             if answers and self.store.keep_outputs:
                 view.keep_answer(parts[i], m.origin, _answer(o))

@@ -19,13 +19,16 @@ from dataclasses import dataclass
 
 import orjson
 
-from streamproc.domain.deadletter import too_large
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject
 from streamproc.engine.budget_reach import BudgetReach
 from streamproc.engine.processor import REJECTED, Outcome, SaleEngine, make_processor
 from streamproc.errors import StreamprocError
-from streamproc.processing.batch import DEFAULT_MAX_RECORD_BYTES, message_failure
+from streamproc.processing.batch import (
+    DEFAULT_MAX_RECORD_BYTES,
+    compute_message,
+    message_failure,
+)
 from streamproc.state.errors import StateError
 from streamproc.state.redis.quote_load import QuoteLoader
 from streamproc.state.redis.store import BatchView, RedisStore
@@ -104,19 +107,12 @@ class QuoteService:
         return o, redis_seconds
 
     def _compute(self, r: Receipt, view: BatchView, raw: bytes, p: int) -> Outcome:
-        """The batch's computation of one message (`BatchProcessor._compute`), rejects included."""
-        processor = self.processor
-        view.at(r.receipt_id, p, r.customer_id)
+        """The batch's computation of one message (`compute_message`), rejects included."""
         try:
-            o = processor.process(r, view, raw, QUOTE_ORIGIN)
-            if o.status != REJECTED:
-                size = len(o.result_json()) + len(r.customer_id or r.receipt_id)
-                if size > self.max_record_bytes:
-                    return processor.rejected(too_large("result", size,
-                                                        self.max_record_bytes), raw)
-        except Exception as exc:
-            return processor.rejected(message_failure("compute", exc, QUOTE_ORIGIN, None), raw)
-        return o
+            return compute_message(self.processor, r, view, raw, QUOTE_ORIGIN, p,
+                                   self.max_record_bytes, None)
+        except Reject as rej:
+            return self.processor.rejected(rej, raw)
 
     async def ready(self, timeout_s: float = 1.0) -> bool:
         """Redis answers a PING within `timeout_s`."""
