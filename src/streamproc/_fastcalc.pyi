@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject
+from streamproc.domain.result import Event
 from streamproc.engine.calc import SaleCalc, SaleContext
 from streamproc.engine.model import CustomerState
 from streamproc.engine.plan import Plan
@@ -35,6 +36,9 @@ def decode_state(customer_id: str, blob: bytes) -> CustomerState: ...
 
 # ledger and timers (_fc_ledger.pxi), processor (_fc_processor.pxi)
 def next_due(st: CustomerState, program: Program) -> int | None: ...
+def fire_due(
+    st: CustomerState, program: Program, now_us: int, text: bool = True
+) -> list[Event]: ...
 
 class FastProcessor:
     """`engine.processor.Processor`'s twin over the compiled engine (same outcomes, same state)."""
@@ -44,6 +48,9 @@ class FastProcessor:
     decode: Callable[[bytes | str], Receipt]
     def __init__(self, program: Program, engine: FastEngine) -> None: ...
     def next_due(self, st: CustomerState) -> int | None: ...
+    def fire_due(
+        self, st: CustomerState, now_us: int, text: bool = True
+    ) -> list[Event]: ...
     def process_raw(
         self, raw: bytes | str, view: StateView, origin: str | None = None
     ) -> Outcome: ...

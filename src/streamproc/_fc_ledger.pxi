@@ -1,8 +1,8 @@
 # ====================================================================== ledger and timers
 # Included by _fastcalc.pyx. The compiled twin of streamproc.engine.ledger and of
-# streamproc.engine.timers.next_due: the same bucket bookkeeping over the same `Bucket` objects,
-# with the orderings done on C keys instead of Python tuples and lambdas. Checked against the
-# Python versions by the whole-stream differential test
+# streamproc.engine.timers (next_due, fire_due): the same bucket bookkeeping over the same
+# `Bucket` objects, with the orderings done on C keys instead of Python tuples and lambdas.
+# Checked against the Python versions by test_timers.py, the whole-stream differential test
 # (tests/unit/engine/test_processor_stream.py) and every rule test.
 
 from streamproc.engine import ledger as _py_ledger
@@ -270,3 +270,82 @@ def next_due(st, program):
     """`timers.next_due(st, program)`, compiled."""
     d = program.expiring_days_before
     return _t_next_due(st, None if d is None else d * 86_400_000_000)
+
+
+from streamproc.domain.timeutil import format_us as _format_us
+
+cdef _Keys _tkeys = _Keys()
+
+
+cdef list _t_fire_due(st, object notify, int64_t now, object tz, bint text):
+    """timers.fire_due: announce every transition due by `now` in time order, mark it."""
+    cdef list bs = st.buckets
+    cdef Py_ssize_t i, n = len(bs)
+    cdef _Keys K = _tkeys
+    cdef fl_key *e
+    cdef bint has_notify = notify is not None, live
+    cdef int64_t nt = 0, exp, t
+    cdef int notes, what
+    cdef list events = []
+    if has_notify:
+        nt = notify
+    K.reset(3 * n)
+    for i in range(n):
+        b = bs[i]
+        notes = b.notes
+        live = b.state != B_EXPIRED
+        if live and not notes & N_ACT:
+            t = b.act_us
+            if t <= now:
+                K.add(t, N_ACT, b.id, i)
+        exp_o = b.exp_us
+        if exp_o is not None:
+            exp = exp_o
+            if has_notify and live and not notes & N_EXPG and exp - nt <= now:
+                K.add(exp - nt, N_EXPG, b.id, i)
+            if not notes & N_EXPD and exp <= now:
+                K.add(exp, N_EXPD, b.id, i)
+    if K.n > 1:
+        fl_sort(K.k, K.n)
+    cust = st.customer_id
+    for i in range(K.n):
+        e = &K.k[i]
+        b = bs[e.idx]
+        what = <int>e.b
+        notes = b.notes
+        if notes & what:
+            continue
+        notes |= what
+        b.notes = notes
+        if what == N_ACT:
+            etype = "points_activated"
+            amount = b.amount
+        elif what == N_EXPG:
+            if e.a + nt <= now:
+                continue  # already past its expiry: only `points_expired` is news
+            etype = "points_expiring_soon"
+            amount = b.amount
+        else:
+            etype = "points_expired"
+            amount = b.burnt if b.state == B_EXPIRED else b.amount
+            b.notes = notes | N_ACT | N_EXPG
+        if amount <= 0:
+            continue
+        if not text:
+            events.append({"type": etype, "amount": amount, "campaign_id": b.campaign_id})
+            continue
+        ev = {"event_id": f"{cust}/b{b.id}/{etype}", "type": etype, "customer_id": cust,
+              "ts": _format_us(e.a, tz), "amount": amount, "campaign_id": b.campaign_id}
+        exp_o = b.exp_us
+        if what != N_EXPD and exp_o is not None:
+            ev["expires_at"] = _format_us(exp_o, tz)
+        events.append(ev)
+    _l_prune(st)
+    return events
+
+
+def fire_due(st, program, now_us, text=True):
+    """`timers.fire_due(st, program, now_us, text)`, compiled."""
+    d = program.expiring_days_before
+    return _t_fire_due(st, None if d is None else d * 86_400_000_000, now_us, program.tz,
+                       text)

@@ -123,12 +123,14 @@ cdef class FastProcessor:
     cdef object window_days
     cdef object notify
     cdef object version
+    cdef object tz
 
     def __init__(self, program, FastEngine engine not None):
         self.program = program
         self.engine = engine
         self.decode = parse_receipt
         self.version = program.version
+        self.tz = program.tz
         self.budgeted = [(c.id, c.budget) for c in program.campaigns if c.budget is not None]
         self.single_use = frozenset(code for c in program.campaigns if c.single_use
                                     for code in c.coupon_codes)
@@ -163,6 +165,10 @@ cdef class FastProcessor:
     def next_due(self, st):
         """`timers.next_due(st, program)`, compiled."""
         return _t_next_due(st, self.notify)
+
+    def fire_due(self, st, now_us, text=True):
+        """`timers.fire_due(st, program, now_us, text)`, compiled."""
+        return _t_fire_due(st, self.notify, now_us, self.tz, text)
 
     # ------------------------------------------------------------------ entry
     def process_raw(self, raw, view, origin=None):

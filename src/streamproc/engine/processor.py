@@ -87,6 +87,10 @@ class Processor:
         """When `st`'s next timer event is due (`timers.next_due`)."""
         return timers.next_due(st, self.program)
 
+    def fire_due(self, st: CustomerState, now_us: int, text: bool = True) -> list[Event]:
+        """`st`'s timer events due by `now_us`, marked announced (`timers.fire_due`)."""
+        return timers.fire_due(st, self.program, now_us, text)
+
     # --------------------------------------------------------------- entry
     def process_raw(self, raw: bytes | str, view: StateView, origin: str | None = None) -> Outcome:
         try:

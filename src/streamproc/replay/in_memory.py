@@ -20,6 +20,7 @@ import orjson
 from streamproc.domain.deadletter import internal_reject, raw_fields
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject, parse_profile
+from streamproc.domain.result import Event
 from streamproc.engine import timers
 from streamproc.engine.model import CustomerState
 from streamproc.engine.processor import REJECTED, Outcome, SaleEngine, make_processor
@@ -64,17 +65,21 @@ class TimerQueue:
 
     def __init__(self, program: Program, state: MemoryState,
                  next_due: Callable[[CustomerState], int | None] | None = None,
-                 text: bool = True) -> None:
+                 text: bool = True,
+                 fire_due: Callable[[CustomerState, int, bool], list[Event]] | None = None
+                 ) -> None:
         self.program = program
         self.text = text  # False: events without ids and times (`timers.fire_due`)
         self.state = state
         self.next_due = next_due or (lambda st: timers.next_due(st, program))
+        self.fire_due = fire_due or (lambda st, now, text: timers.fire_due(st, program, now,
+                                                                            text))
         self.heap: list[tuple[int, str]] = []
         self.due: dict[str, int] = {}
         self.failures = 0
 
-    def reschedule(self, customer_id: str) -> None:
-        nd = self.next_due(self.state.customer(customer_id))
+    def reschedule(self, customer_id: str, st: CustomerState | None = None) -> None:
+        nd = self.next_due(st or self.state.customer(customer_id))
         if nd is None:
             self.due.pop(customer_id, None)
             return
@@ -82,17 +87,21 @@ class TimerQueue:
             self.due[customer_id] = nd
             heapq.heappush(self.heap, (nd, customer_id))
 
-    def fire(self, now_us: int) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        while self.heap and self.heap[0][0] <= now_us:
-            due, cid = heapq.heappop(self.heap)
-            if self.due.get(cid) != due:
+    def fire(self, now_us: int) -> list[Event]:
+        out: list[Event] = []
+        heap = self.heap
+        if not heap or heap[0][0] > now_us:
+            return out
+        due = self.due
+        while heap and heap[0][0] <= now_us:
+            at, cid = heapq.heappop(heap)
+            if due.get(cid) != at:
                 continue  # stale entry
-            del self.due[cid]
+            del due[cid]
             try:
-                out.extend(timers.fire_due(self.state.customer(cid), self.program, now_us,
-                                           self.text))
-                self.reschedule(cid)
+                st = self.state.customer(cid)
+                out.extend(self.fire_due(st, now_us, self.text))
+                self.reschedule(cid, st)
             except Exception as exc:  # one customer's timers; the others go on
                 self.failures += 1
                 log.error("timers failed for customer %r", cid, exc_info=exc)
@@ -106,7 +115,8 @@ class Replay:
         self.program = program
         self.processor = make_processor(program, engine)
         self.state = state or MemoryState()
-        self.timers = TimerQueue(program, self.state, self.processor.next_due)
+        self.timers = TimerQueue(program, self.state, self.processor.next_due,
+                                 fire_due=self.processor.fire_due)
         self.report = RunReport()
         self.clock_us: int | None = None
 
