@@ -26,6 +26,39 @@ cdef int64_t L_NEVER = 1 << 62
 if _py_ledger._NEVER != L_NEVER:
     raise ImportError("ledger._NEVER changed: update streamproc._fc_ledger.pxi")
 
+# Bucket fields read by slot offset in the scans below (every receipt scans its customer's
+# buckets several times: settle, balance, timers), in declaration order; checked at import.
+_BK_FIELDS = ("id", "receipt_id", "campaign_id", "kind", "amount", "act_us", "exp_us", "state",
+              "burnt", "notes")
+if tuple(_Bucket.__dataclass_fields__) != _BK_FIELDS:
+    raise ImportError("Bucket changed: update streamproc._fc_ledger.pxi")
+cdef Py_ssize_t BK_OFF[10]
+for _k, _f in enumerate(_BK_FIELDS):
+    BK_OFF[_k] = _slot_offset(_Bucket, _f)
+DEF BK_ID = 0
+DEF BK_KIND = 3
+DEF BK_AMOUNT = 4
+DEF BK_ACT = 5
+DEF BK_EXP = 6
+DEF BK_STATE = 7
+DEF BK_BURNT = 8
+DEF BK_NOTES = 9
+
+
+cdef inline object _bk(object b, int k):
+    """Field `k` of a `Bucket` (read by slot offset: the type is checked first)."""
+    if type(b) is not _Bucket:
+        raise TypeError(f"expected a Bucket, got {type(b).__name__}")
+    return _get(b, BK_OFF[k])
+
+
+cdef inline int64_t _bki(object b, int k) except? -1:
+    """An int field of a `Bucket` (not exp_us, which may be None) as int64."""
+    if type(b) is not _Bucket:
+        raise TypeError(f"expected a Bucket, got {type(b).__name__}")
+    return _get(b, BK_OFF[k])
+
+
 cdef extern from *:
     """
     typedef struct { int64_t a; int64_t b; int64_t c; Py_ssize_t idx; } fl_key;
@@ -98,7 +131,9 @@ cdef int _l_prune(st) except -1:
     cdef Py_ssize_t i, n = len(bs)
     for i in range(n):
         b = bs[i]
-        if not (b.amount > 0 or (b.state == B_EXPIRED and b.burnt > 0 and not b.notes & 4)):
+        if not (_bk(b, BK_AMOUNT) > 0 or (_bki(b, BK_STATE) == B_EXPIRED
+                                          and _bk(b, BK_BURNT) > 0
+                                          and not _bki(b, BK_NOTES) & 4)):
             break
     else:
         return 0
@@ -121,22 +156,22 @@ cdef int _l_settle(st) except -1:
     K.reset(2 * n)
     for i in range(n):
         b = bs[i]
-        state = b.state
+        state = _bki(b, BK_STATE)
         if state == B_PENDING:
-            act = b.act_us
+            act = _bki(b, BK_ACT)
             if act <= clock:
-                K.add(act, 0, b.id, i)
-                exp_o = b.exp_us
+                K.add(act, 0, _bki(b, BK_ID), i)
+                exp_o = _bk(b, BK_EXP)
                 if exp_o is not None:
                     exp = exp_o
                     if exp <= clock:
-                        K.add(exp, 1, b.id, i)
+                        K.add(exp, 1, _bki(b, BK_ID), i)
         elif state == B_ACTIVE:
-            exp_o = b.exp_us
+            exp_o = _bk(b, BK_EXP)
             if exp_o is not None:
                 exp = exp_o
                 if exp <= clock:
-                    K.add(exp, 1, b.id, i)
+                    K.add(exp, 1, _bki(b, BK_ID), i)
     if K.n == 0:
         return 0
     fl_sort(K.k, K.n)
@@ -166,8 +201,8 @@ cdef int _l_spend_active(st, amount) except -1:
     K.reset(n)
     for i in range(n):
         b = bs[i]
-        if b.state == B_ACTIVE and b.amount > 0:
-            K.add(_exp_or_never(b.exp_us), b.act_us, b.id, i)
+        if _bki(b, BK_STATE) == B_ACTIVE and _bk(b, BK_AMOUNT) > 0:
+            K.add(_exp_or_never(_bk(b, BK_EXP)), _bki(b, BK_ACT), _bki(b, BK_ID), i)
     fl_sort(K.k, K.n)
     left = amount
     for i in range(K.n):
@@ -220,14 +255,15 @@ cdef int _l_claw_back(st, amount, list sale_buckets) except -1:
 
 cdef object _l_balance(st):
     """CustomerState.balance(): (active - debt, pending)."""
+    cdef int64_t s
     active = 0
     pending = 0
     for b in <list>st.buckets:
-        s = b.state
+        s = _bki(b, BK_STATE)
         if s == B_ACTIVE:
-            active += b.amount
+            active += _bk(b, BK_AMOUNT)
         elif s == B_PENDING:
-            pending += b.amount
+            pending += _bk(b, BK_AMOUNT)
     return active - st.debt, pending
 
 
@@ -239,11 +275,11 @@ cdef object _t_next_due(st, object notify):
     if has_notify:
         nt = notify
     for b in <list>st.buckets:
-        notes = b.notes
-        exp_o = b.exp_us
-        if b.state != B_EXPIRED:
+        notes = <int>_bki(b, BK_NOTES)
+        exp_o = _bk(b, BK_EXP)
+        if _bki(b, BK_STATE) != B_EXPIRED:
             if not notes & N_ACT:
-                t = b.act_us
+                t = _bki(b, BK_ACT)
                 if not have or t < best:
                     best = t
                     have = True
@@ -292,19 +328,19 @@ cdef list _t_fire_due(st, object notify, int64_t now, object tz, bint text):
     K.reset(3 * n)
     for i in range(n):
         b = bs[i]
-        notes = b.notes
-        live = b.state != B_EXPIRED
+        notes = <int>_bki(b, BK_NOTES)
+        live = _bki(b, BK_STATE) != B_EXPIRED
         if live and not notes & N_ACT:
-            t = b.act_us
+            t = _bki(b, BK_ACT)
             if t <= now:
-                K.add(t, N_ACT, b.id, i)
-        exp_o = b.exp_us
+                K.add(t, N_ACT, _bki(b, BK_ID), i)
+        exp_o = _bk(b, BK_EXP)
         if exp_o is not None:
             exp = exp_o
             if has_notify and live and not notes & N_EXPG and exp - nt <= now:
-                K.add(exp - nt, N_EXPG, b.id, i)
+                K.add(exp - nt, N_EXPG, _bki(b, BK_ID), i)
             if not notes & N_EXPD and exp <= now:
-                K.add(exp, N_EXPD, b.id, i)
+                K.add(exp, N_EXPD, _bki(b, BK_ID), i)
     if K.n > 1:
         fl_sort(K.k, K.n)
     cust = st.customer_id

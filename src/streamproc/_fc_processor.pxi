@@ -41,7 +41,6 @@ cdef Py_ssize_t LR_OFF[5]
 cdef Py_ssize_t AE_OFF[3]
 cdef Py_ssize_t BL_OFF[2]
 cdef Py_ssize_t SL_OFF[8]
-cdef Py_ssize_t BK_OFF[10]
 for _k, _f in enumerate(_REC_FIELDS[_LineResult]):
     LR_OFF[_k] = _slot_offset(_LineResult, _f)
 for _k, _f in enumerate(_REC_FIELDS[_AppliedEntry]):
@@ -50,8 +49,6 @@ for _k, _f in enumerate(_REC_FIELDS[_Balance]):
     BL_OFF[_k] = _slot_offset(_Balance, _f)
 for _k, _f in enumerate(_REC_FIELDS[_SLine]):
     SL_OFF[_k] = _slot_offset(_SLine, _f)
-for _k, _f in enumerate(_REC_FIELDS[_Bucket]):
-    BK_OFF[_k] = _slot_offset(_Bucket, _f)
 cdef object _obj_new = object.__new__
 
 
