@@ -10,7 +10,7 @@ from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject
 from streamproc.domain.result import Event
 from streamproc.engine.calc import SaleCalc, SaleContext
-from streamproc.engine.model import CustomerState
+from streamproc.engine.model import CustomerState, ReceiptRecord
 from streamproc.engine.plan import Plan
 from streamproc.engine.processor import Outcome
 from streamproc.engine.stateview import StateView
@@ -33,6 +33,11 @@ def parse_receipt(raw: bytes | str) -> Receipt: ...
 # customer state format (_fc_state.pxi): the same bytes as streamproc.engine.stateformat
 def encode_state(st: CustomerState) -> bytes: ...
 def decode_state(customer_id: str, blob: bytes) -> CustomerState: ...
+
+# receipt records (_fc_records.pxi): the same bytes as streamproc.state.redis.records; None
+# where the reference raises or must decide (the caller then runs it)
+def pack_records(records: Iterable[ReceiptRecord], named: str | None = None) -> bytes | None: ...
+def splice_records(old: bytes, new: bytes, named: str | None, window_us: int) -> bytes | None: ...
 
 # ledger and timers (_fc_ledger.pxi), processor (_fc_processor.pxi)
 def next_due(st: CustomerState, program: Program) -> int | None: ...

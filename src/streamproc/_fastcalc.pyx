@@ -7,6 +7,7 @@ One extension module, split by concern into textual parts (see docs/decisions.md
   `_fc_sale.pxi`: its stages (loading the lines, conditions, discounts, points);
 - `_fc_decoder.pxi`: `receipt_from_obj` / `parse_receipt`, the compiled receipt decoder;
 - `_fc_state.pxi`: the packed customer state format (`encode_state` / `decode_state`);
+- `_fc_records.pxi`: the packed receipt records (`pack_records` / `splice_records`);
 - `_fc_ledger.pxi`: buckets, settlement and timers over `CustomerState`;
 - `_fc_processor.pxi`: `FastProcessor`, the twin of `engine.processor.Processor`;
 - `_fc_json.pxi`: the result and event JSON writer;
@@ -18,7 +19,7 @@ decoder fills and the engine's line-record table is keyed by.
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint8_t
 from libc.stdlib cimport malloc, free, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from cpython.dict cimport PyDict_GetItemWithError
@@ -66,6 +67,7 @@ include "_fc_engine.pxi"
 include "_fc_sale.pxi"
 include "_fc_decoder.pxi"
 include "_fc_state.pxi"
+include "_fc_records.pxi"
 include "_fc_ledger.pxi"
 include "_fc_processor.pxi"
 include "_fc_json.pxi"

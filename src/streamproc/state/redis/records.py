@@ -22,11 +22,17 @@ flags:  bit 0 line_no follows, bit 1 discount, bit 2 redeemed, bit 3 accrued,
 ```
 The customer id is the key's, not stored (anonymous: none); a record's origin is not kept
 (answers to redeliveries are kept by origin, `sp:o`).
+
+This module is the readable reference. The store writes through `pack_fast` / `merge_fast`:
+the compiled twins (`_fc_records.pxi`: the same bytes; a batch's write splices byte ranges,
+keeping the records it did not change, instead of decoding and re-packing them all), which
+hand anything they are not sure of (corrupt or non-canonical bytes) back to this code, so
+errors are this code's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from streamproc.engine.model import ReceiptRecord, SaleLine
 from streamproc.engine.stateformat import CorruptState, _i64, _put, _unzz, _wrap, _zz
@@ -173,3 +179,43 @@ def prune(records: dict[str, ReceiptRecord], window_us: int) -> list[ReceiptReco
     newest = max(r.ts_us for r in records.values())
     horizon = newest - window_us - 86_400_000_000
     return [r for r in records.values() if r.ts_us >= horizon]
+
+
+def merge(raw: bytes, new: Mapping[str, ReceiptRecord], customer_id: str | None,
+          named: str | None, window_us: int) -> bytes:
+    """A set's value after a batch: the records read (`raw`; b"": none) updated by those put
+    since (an id already there keeps its place, else appended), pruned, packed."""
+    got = unpack(raw, customer_id, named) if raw else {}
+    got.update(new)
+    return pack(prune(got, window_us), named)
+
+
+_c_pack: Callable[[list[ReceiptRecord], str | None], bytes | None] | None = None
+_c_splice: Callable[[bytes, bytes, str | None, int], bytes | None] | None = None
+try:
+    from streamproc import _fastcalc
+
+    _c_pack, _c_splice = _fastcalc.pack_records, _fastcalc.splice_records
+except ImportError:  # no compiled module: the reference alone
+    pass
+
+
+def pack_fast(records: Iterable[ReceiptRecord], named: str | None = None) -> bytes:
+    """`pack`, compiled where it can be (the same bytes, the same errors)."""
+    if _c_pack is None:
+        return pack(records, named)
+    recs = list(records)
+    got = _c_pack(recs, named)
+    return got if got is not None else pack(recs, named)
+
+
+def merge_fast(raw: bytes, new: Mapping[str, ReceiptRecord], customer_id: str | None,
+               named: str | None, window_us: int) -> bytes:
+    """`merge` without decoding the records read: the bytes of the unchanged ones are kept."""
+    if _c_pack is not None and _c_splice is not None:
+        packed = _c_pack(list(new.values()), named)
+        if packed is not None:
+            got = _c_splice(raw, packed, named, window_us)
+            if got is not None:
+                return got
+    return merge(raw, new, customer_id, named, window_us)

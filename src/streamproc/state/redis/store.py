@@ -31,7 +31,8 @@ from streamproc.state.partitioning import Placement
 from streamproc.state.redis.errors import redis_errors
 from streamproc.state.redis.keys import Keys
 from streamproc.state.redis.profiles import decode_profile, encode_profile
-from streamproc.state.redis.records import pack as pack_records
+from streamproc.state.redis.records import merge_fast as merge_records
+from streamproc.state.redis.records import pack_fast as pack_records
 from streamproc.state.redis.records import prune as prune_records
 from streamproc.state.redis.records import unpack as unpack_records
 from streamproc.state.redis.scripts import lua_script
@@ -493,8 +494,12 @@ class RedisStore:
             keys.append(self.record_key(p, rset))
             old_raw = view.record_raw.get(rset, b"")
             rs.append(hashlib.sha1(old_raw).hexdigest() if old_raw else "")
-            blobs.append(pack_records(prune_records(view._records(rset), window),
-                                      _owner(rset)[1]))
+            got = view.record_sets.get(rset)
+            if got is None:  # not decoded: the bytes read spliced with the records put
+                blobs.append(merge_records(old_raw, view.record_new.get(rset, {}),
+                                           *_owner(rset), window))
+            else:
+                blobs.append(pack_records(prune_records(got, window), _owner(rset)[1]))
         for origin in d["o"]:
             keys.append(k.output(p, origin))
             blobs.append(view.new_outputs[origin][1])
