@@ -6,14 +6,18 @@
 Request i is due at t0 + i/rate whatever happened to the others (open loop), and its latency
 is measured from that due time to the last byte of its answer: a slow answer delays nothing
 else, and queueing behind busy connections counts (no coordinated omission). Keep-alive
-connections, requests pre-encoded, responses read by Content-Length: the client's own cost per
-request is a few tens of microseconds. Prints one JSON object: counts, statuses, percentiles.
+connections, requests pre-encoded, responses read by Content-Length, the garbage collector off
+(a collection would stall the sender, and the stall would count against the server): the
+client's own cost per request is a few tens of microseconds, and it reports its CPU time so a
+run shows what share of the machine the measuring took. Prints one JSON object: counts,
+statuses, percentiles, CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import time
@@ -42,11 +46,8 @@ async def _worker(port: int, queue: asyncio.Queue, reqs: list[bytes], lat: list[
             writer.write(reqs[i % n])
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
-            clen = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    clen = int(line[15:])
-                    break
+            at = head.lower().find(b"content-length:")
+            clen = int(head[at + 15:head.index(b"\r\n", at)]) if at >= 0 else 0
             await reader.readexactly(clen)
             done = time.perf_counter()
             if due >= warm_until:
@@ -72,6 +73,7 @@ async def run(args: argparse.Namespace) -> dict:
     series: list[tuple[float, float]] = []
     statuses: dict[int, int] = {}
     total = int(args.rate * (args.warmup + args.duration))
+    cpu0 = time.process_time()
     t0 = time.perf_counter() + 0.2
     warm_until = t0 + args.warmup
     workers = [asyncio.create_task(_worker(args.port, queue, reqs, lat, series, statuses,
@@ -91,6 +93,7 @@ async def run(args: argparse.Namespace) -> dict:
         queue.put_nowait(None)
     await asyncio.gather(*workers)
     end = time.perf_counter()
+    cpu = time.process_time() - cpu0
     lat.sort()
     measured = len(lat)
     worst: dict[int, float] = {}  # the slowest answer of each second: where the tail comes from
@@ -104,6 +107,7 @@ async def run(args: argparse.Namespace) -> dict:
         "max_queue": max_backlog,
         "latency_ms": {name: _pct(lat, p) * 1000 for name, p in
                        (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("max", 100))},
+        "client_cpu_pct": 100 * cpu / max(1e-9, end - t0),
         "mean_ms": (sum(lat) / measured * 1000) if measured else float("nan"),
         "worst_ms_by_second": [round(worst.get(i, 0.0) * 1000, 2)
                                for i in range(int(args.duration))],
@@ -126,6 +130,7 @@ def main() -> None:
         factory = None
     else:
         factory = uvloop.new_event_loop
+    gc.disable()  # bounded by the run's requests; a collection would be a stall of the client's
     with asyncio.Runner(loop_factory=factory) as runner:
         print(json.dumps(runner.run(run(ap.parse_args()))))
 

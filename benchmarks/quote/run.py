@@ -2,7 +2,7 @@
 
     python benchmarks/quote/run.py [--rate 1000] [--sweep 250,500,750] [--duration 30] [--nice N]
                                    [--max-duration 20] [--history 60000] [--out DIR]
-                                   [--readme PATH | --no-readme]
+                                   [--pin] [--readme PATH | --no-readme]
 
 1. Starts redis-server (co-located, no persistence) and fills it the way the worker does
    (`BatchProcessor.process`, committed): profiles and the first `--history` receipts of the
@@ -14,6 +14,9 @@
 4. Latency at the `--sweep` rates and at `--rate` req/s, `--duration` s each (after 5 s of
    warm-up), open loop (loadclient.py, another process): POST /v1/quote; then GET /healthz at
    `--rate` as the HTTP floor of the same server in the same run.
+   If `vegeta` (Go; `go install github.com/tsenart/vegeta/v12@v12.13.0`) is on PATH, the
+   target rate once more with it: a compiled client, latency from each request's send, as a
+   check that the Python client's own stalls are not what the tail shows.
 5. The most one process sustains: `wrk` (apt package `wrk`, one thread, 32 connections, closed
    loop) on POST /v1/quote and on GET /healthz for `--max-duration` s each; the server's own
    CPU time over the run says whether it was the bottleneck (one core = 100 %).
@@ -30,6 +33,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import subprocess
@@ -181,7 +185,7 @@ class Server:
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         with open(log, "wb") as fh:
             self.proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env)
-        _prioritise(self.proc.pid)
+        _prioritise(self.proc.pid, "server")
         deadline = time.monotonic() + 60
         while True:
             m = re.search(rb"listening on [\d.]+:(\d+)", log.read_bytes())
@@ -209,9 +213,14 @@ REDIS_PID = 0  # the co-located redis-server, whose CPU share is reported with t
 NICE = 0  # --nice: the scheduling priority of the measured processes (server, Redis, clients)
 
 
-def _prioritise(pid: int) -> None:
+PIN: dict[str, set[int]] = {}  # --pin: the CPUs of the server and of the rest (Redis, clients)
+
+
+def _prioritise(pid: int, role: str = "rest") -> None:
     if NICE:
         os.setpriority(os.PRIO_PROCESS, pid, NICE)
+    if role in PIN:
+        os.sched_setaffinity(pid, PIN[role])
 
 
 def _intrinsic_latency_ms(seconds: int = 5) -> float | None:
@@ -289,6 +298,46 @@ def _open_loop(srv: Server, bodies: Path, token: str, path: str, rate: float,
     return res
 
 
+def _vegeta(srv: Server, bodies: list[bytes], token: str, rate: float, duration: float,
+            tmp: Path) -> dict[str, Any]:
+    """The target rate with vegeta: its pacer is open loop too, but it measures from each
+    request's send, so a stall of the client itself does not count (ours counts it)."""
+    import base64
+
+    targets = tmp / "vegeta.jsonl"
+    url = f"http://127.0.0.1:{srv.port}/v1/quote"
+    head = {"Authorization": [f"Bearer {token}"], "Content-Type": ["application/json"]}
+    targets.write_text("".join(json.dumps({"method": "POST", "url": url, "header": head,
+                                           "body": base64.b64encode(b).decode()}) + "\n"
+                               for b in bodies))
+    out: dict[str, Any] = {}
+    for phase, seconds in (("warm-up", 5.0), ("measured", duration)):
+        attack = subprocess.Popen(
+            ["vegeta", "attack", "-format=json", f"-targets={targets}", f"-rate={rate:.0f}/s",
+             f"-duration={seconds:.0f}s", "-workers=64", "-max-workers=512", "-keepalive=true",
+             f"-output={tmp / 'vegeta.bin'}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _prioritise(attack.pid)
+        cpu0, rcpu0, t0 = srv.cpu_seconds(), _cpu_seconds(REDIS_PID), time.monotonic()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        _timed(seconds, f"vegeta {phase} at {rate:.0f}/s", attack)
+        if attack.wait():
+            raise SystemExit(f"vegeta failed: {attack.stderr.read().decode()}")  # type: ignore[union-attr]
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        elapsed = time.monotonic() - t0
+        out = {"server_cpu_pct": 100 * (srv.cpu_seconds() - cpu0) / elapsed,
+               "redis_cpu_pct": 100 * (_cpu_seconds(REDIS_PID) - rcpu0) / elapsed,
+               "client_cpu_pct": 100 * (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime
+                                        - ru0.ru_stime) / elapsed}
+    rep = json.loads(subprocess.run(["vegeta", "report", "-type=json", str(tmp / "vegeta.bin")],
+                                    check=True, capture_output=True).stdout)
+    lat = rep["latencies"]
+    out.update(rate_asked=rate, achieved_rps=rep["throughput"], requests=rep["requests"],
+               statuses=rep["status_codes"],
+               latency_ms={"p50": lat["50th"] / 1e6, "p90": lat["90th"] / 1e6,
+                           "p99": lat["99th"] / 1e6, "max": lat["max"] / 1e6})
+    return out
+
+
 def _wrk(srv: Server, bodies: Path, token: str, path: str, duration: float) -> dict[str, Any]:
     url = f"http://127.0.0.1:{srv.port}"
     if path == "/v1/quote":
@@ -326,8 +375,8 @@ def _readme(results: dict[str, Any]) -> str:
                  key=lambda r: r["rate_asked"])
     rows = [
         "| open loop | req/s done | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
-        "server CPU | server CPU per request | Redis CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "server CPU | server CPU per request | Redis CPU | client CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in ol.values():
         lat = r["latency_ms"]
@@ -336,7 +385,15 @@ def _readme(results: dict[str, Any]) -> str:
                     + " | ".join(f"{lat[k]:.2f}" for k in ("p50", "p90", "p99", "p99.9", "max"))
                     + f" | {r['server_cpu_pct']:.0f} % | "
                     f"{10 * r['server_cpu_pct'] / max(r['achieved_rps'], 1):.3f} ms | "
-                    f"{r['redis_cpu_pct']:.0f} % |")
+                    f"{r['redis_cpu_pct']:.0f} % | {r.get('client_cpu_pct', 0):.0f} % |")
+    vg = results.get("vegeta")
+    if vg:
+        lat = vg["latency_ms"]
+        rows.append(f"| POST /v1/quote at {vg['rate_asked']:.0f}/s, vegeta (from each send) | "
+                    f"{vg['achieved_rps']:.0f} | {lat['p50']:.2f} | {lat['p90']:.2f} | "
+                    f"{lat['p99']:.2f} | | {lat['max']:.2f} | {vg['server_cpu_pct']:.0f} % | "
+                    f"{10 * vg['server_cpu_pct'] / max(vg['achieved_rps'], 1):.3f} ms | "
+                    f"{vg['redis_cpu_pct']:.0f} % | {vg['client_cpu_pct']:.0f} % |")
     wq, wh = results["max"].get("quote"), results["max"].get("healthz")
     lines = []
     if wq and wh:
@@ -366,12 +423,16 @@ def _readme(results: dict[str, Any]) -> str:
         f"Measured {results['when']} on {m['cpus']} cores (Python {m['python']}), load average "
         f"{m['load_before']} before and {m.get('load_after', '?')} after the run: the machine "
         f"is shared with other work, which takes CPU from both the server and the client. "
-        f"Command: `python benchmarks/quote/run.py`. redis-server co-located, "
+        f"Command: `python benchmarks/quote/run.py{' --pin' if results.get('pin') else ''}"
+        f"{' --nice ' + str(results['nice']) if results.get('nice') else ''}`. "
+        "redis-server co-located, "
         f"{results['history']} receipts of history applied first ({results['customers']} "
         f"customers with state), {results['bodies']} distinct valid 8-line sales of the "
         f"standard workload as bodies, one quote-server process (uvloop, bearer tokens)"
-        + (f"; server, Redis and load generators at nice {results['nice']}."
-           if results.get("nice") else "."),
+        + (f"; server, Redis and load generators at nice {results['nice']}"
+           if results.get("nice") else "")
+        + ("; the server pinned to a core of its own, Redis and the load generators to the "
+           "other" if results.get("pin") else "") + ".",
         "",
         *rows,
         *lines,
@@ -412,12 +473,15 @@ def main() -> int:
     ap.add_argument("--nice", type=int, default=0,
                     help="nice value for the server, Redis and the load generators (negative "
                          "needs root: on a shared machine, less noise from other work)")
+    ap.add_argument("--pin", action="store_true",
+                    help="the server on the last CPU, Redis and the load generators on the others "
+                         "(a pod with a dedicated core); default: wherever the scheduler puts them")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--readme", type=Path, default=REPO / "benchmarks" / "README.md")
     args = ap.parse_args()
     results: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "history": args.history,
-        "nice": args.nice,
+        "nice": args.nice, "pin": args.pin,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())},
         "open_loop": {}, "max": {},
@@ -428,6 +492,9 @@ def main() -> int:
         global REDIS_PID, NICE
         REDIS_PID = redis_srv.pid or 0
         NICE = args.nice
+        cpus = sorted(os.sched_getaffinity(0))
+        if args.pin and len(cpus) >= 2:
+            PIN.update(server={cpus[-1]}, rest=set(cpus[:-1]))
         _prioritise(REDIS_PID)
         srv = None
         try:
@@ -452,6 +519,8 @@ def main() -> int:
                     srv, body_file, token, "/v1/quote", rate, args.duration)
             results["open_loop"][f"healthz@{args.rate:.0f}"] = _open_loop(
                 srv, body_file, token, "/healthz", args.rate, args.duration)
+            if shutil.which("vegeta"):
+                results["vegeta"] = _vegeta(srv, bodies, token, args.rate, args.duration, tmp)
             if shutil.which("wrk"):
                 for name, path in (("quote", "/v1/quote"), ("healthz", "/healthz")):
                     results["max"][name] = _wrk(srv, body_file, token, path, args.max_duration)

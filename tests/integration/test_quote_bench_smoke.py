@@ -1,7 +1,7 @@
 """Smoke test of the quote benchmark: `benchmarks/quote/run.py` with tiny numbers completes, every
 quote it sends is answered 200, and it writes its results and its README section (into a
-temporary folder; the real README is left alone). About 30 s: redis-server, history, server,
-load client and wrk (when installed)."""
+temporary folder; the real README is left alone). About 30 s: redis-server, history, server
+pinned to a core, load client, and wrk and vegeta when installed."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_quote_bench_runs_small(tmp_path: Path) -> None:
     readme.write_text("# Benchmarks\n\n## Engine\n\nkept as it is\n")
     cmd = [sys.executable, str(RUN), "--history", "3000", "--rate", "200", "--sweep", "100",
            "--duration", "2", "--max-duration", "2", "--out", str(tmp_path),
-           "--readme", str(readme)]
+           "--readme", str(readme), "--pin"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads((tmp_path / "results.json").read_text())
@@ -32,6 +32,10 @@ def test_quote_bench_runs_small(tmp_path: Path) -> None:
         assert run["requests"] == run["rate_asked"] * 2, (name, run["requests"])
         lat = run["latency_ms"]
         assert 0 < lat["p50"] <= lat["p99"] <= lat["max"], (name, lat)
+        assert run["client_cpu_pct"] > 0, name
+    if shutil.which("vegeta"):
+        vg = res["vegeta"]
+        assert set(vg["statuses"]) == {"200"} and vg["requests"] == 400, vg
     assert res["bodies"] > 10 and res["customers"] > 100
     if shutil.which("wrk"):
         assert res["max"]["quote"]["rps"] > 0 and res["max"]["quote"]["non_2xx"] == 0
