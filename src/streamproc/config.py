@@ -60,7 +60,10 @@ class WorkerSettings:
     state_dir: str = ".run/worker"  # made absolute at start; the image sets /var/lib/streamproc
     log_level: str = "info"
     log_format: str = "text"
-    startup_timeout_s: float = 60.0  # how long to wait for Kafka and Redis before giving up
+    # how long to wait at start for an unreachable Kafka or Redis before exiting (69); 0, the
+    # default, waits as long as it takes: infrastructure is waited for, liveness and alerts
+    # decide, not an exit code (a refused login still stops the start at once)
+    startup_timeout_s: float = 0.0
     # a stop (SIGTERM) that takes longer, e.g. faust waiting on an unreachable broker, ends the
     # process hard: nothing is lost, offsets not yet committed are redelivered to the next owner
     shutdown_timeout_s: float = 30.0

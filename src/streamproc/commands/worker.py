@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamproc.config import WorkerSettings
 
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: Kafka or Redis unreachable or refusing us
 
@@ -61,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     if state_dir is None:
         return 2
     s.state_dir = state_dir
-    from streamproc.stream.preflight import Refused, Unreachable, preflight
+    from streamproc.stream.preflight import Refused, Unreachable
 
     try:
-        asyncio.run(preflight(s))
+        asyncio.run(_wait_for_servers(s))
     except (Refused, Unreachable) as exc:
         print(f"worker: not starting: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -78,3 +82,28 @@ def run(args: argparse.Namespace) -> int:
     from streamproc.stream.app import run_worker
 
     return run_worker(s, program, engine)
+
+
+async def _wait_for_servers(s: WorkerSettings) -> None:
+    """The start-up check, with the health endpoint answering meanwhile (alive, not ready): a
+    worker waiting for its broker or Redis is not a dead one for its orchestrator to restart."""
+    import contextlib
+    import logging
+
+    from streamproc.observability.http import make_app, parse_addr, serve, stop
+    from streamproc.observability.metrics import LoyaltyMetrics
+    from streamproc.stream.preflight import preflight
+
+    host, port = parse_addr(s.metrics_addr)
+    runner = None
+    try:
+        runner = await serve(make_app(LoyaltyMetrics(), lambda: False, lambda: True), host, port)
+    except OSError as exc:  # the port taken: the check goes on, the worker's own start says so
+        logging.getLogger("streamproc.worker").warning("health endpoint not served while "
+                                                       "waiting: %s", exc)
+    try:
+        await preflight(s)
+    finally:
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                await stop(runner)

@@ -1,15 +1,16 @@
 """Before the worker starts faust: can it log in to Kafka and Redis? One line if not.
 
-An unreachable server is infrastructure, so it is waited for (backoff, one warning a try) up
-to `startup_timeout_s`; a refused login or an untrusted certificate will not fix itself, so it
-stops the start at once. Either way the reason is one line without a traceback, and never
-carries a password.
+An unreachable server is infrastructure, so it is waited for (backoff, one warning a try), as
+long as it takes unless `startup_timeout_s` sets a limit; a refused login or an untrusted
+certificate will not fix itself, so it stops the start at once. Either way the reason is one
+line without a traceback, and never carries a password.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -72,7 +73,8 @@ async def check_redis(access: RedisAccess, timeout_s: float = 10.0) -> None:
 
 
 async def wait_for(name: str, check: Callable[[], Awaitable[None]], deadline: float) -> None:
-    """Retry `check` with backoff while the server is unreachable, until `deadline`."""
+    """Retry `check` with backoff while the server is unreachable, until `deadline` (never
+    gives up when it is infinite)."""
     delay = 0.5
     while True:
         try:
@@ -88,6 +90,7 @@ async def wait_for(name: str, check: Callable[[], Awaitable[None]], deadline: fl
 
 async def preflight(s: WorkerSettings) -> None:
     """Raise `Unreachable` or `Refused` (one-line message) unless Kafka and Redis answer."""
-    deadline = time.monotonic() + s.startup_timeout_s
+    limit = s.startup_timeout_s
+    deadline = time.monotonic() + limit if limit > 0 else math.inf
     await wait_for("kafka", lambda: check_kafka(s), deadline)
     await wait_for("redis", lambda: check_redis(redis_access(s)), deadline)

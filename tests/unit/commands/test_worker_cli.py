@@ -116,6 +116,9 @@ def test_password_flags_are_gone_files_and_env_only(tmp_path):
     assert s.kafka_sasl_password == "from-file"
 
 
+_HEALTH = "metrics and health endpoint on"
+
+
 def test_unreachable_servers_are_waited_for_then_one_line(tmp_path):
     from streamproc.tools.devstack import free_port
 
@@ -126,14 +129,16 @@ def test_unreachable_servers_are_waited_for_then_one_line(tmp_path):
     line = _one_line(p, 69)
     assert line.startswith(
         f"worker: not starting: cannot reach Kafka at {env['STREAMPROC_KAFKA']}")
-    # the waits before it are log lines, one per try, not tracebacks
-    assert all(" WARNING streamproc.worker: cannot reach Kafka" in ln
-               for ln in p.stderr.strip().splitlines()[:-1])
+    # the waits before it are log lines, one per try, not tracebacks (and the health
+    # endpoint's, which answers while the worker waits)
+    waits = [ln for ln in p.stderr.strip().splitlines()[:-1] if _HEALTH not in ln]
+    assert waits and all(" WARNING streamproc.worker: cannot reach Kafka" in ln for ln in waits)
     p = _worker({**env, "STREAMPROC_LOG_FORMAT": "json"})
     import orjson
 
-    for ln in p.stderr.strip().splitlines()[:-1]:
-        assert orjson.loads(ln)["level"] == "warning"
+    levels = [orjson.loads(ln)["level"] for ln in p.stderr.strip().splitlines()[:-1]
+              if _HEALTH not in ln]
+    assert levels and set(levels) == {"warning"}
 
 
 def test_state_dir_must_be_writable(tmp_path):
@@ -142,3 +147,43 @@ def test_state_dir_must_be_writable(tmp_path):
     p = _worker({"STREAMPROC_PROGRAM": "tests/golden/program.yaml",
                  "STREAMPROC_STATE_DIR": str(blocker / "state")})
     assert "is not writable" in _one_line(p, 2)
+
+
+def test_unreachable_servers_are_waited_for_as_long_as_it_takes(tmp_path):
+    """By default no limit: the worker keeps retrying (one warning a try) and its health
+    endpoint says alive and not ready meanwhile, so its orchestrator does not restart it."""
+    import os
+    import signal
+    import urllib.error
+    import urllib.request
+
+    from streamproc.tools.devstack import free_port
+
+    port = free_port()
+    env = {**os.environ, "STREAMPROC_PROGRAM": "tests/golden/program.yaml",
+           "STREAMPROC_KAFKA": f"127.0.0.1:{free_port()}", "STREAMPROC_STATE_DIR": str(tmp_path),
+           "STREAMPROC_METRICS_ADDR": f"127.0.0.1:{port}"}
+    env.pop("STREAMPROC_STARTUP_TIMEOUT_S", None)
+    p = subprocess.Popen([sys.executable, "-m", "streamproc", "worker"], env=env,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        warnings = []
+        while len(warnings) < 4:  # 0.5 + 1 + 2 s of backoff: past a 3 s limit, were there one
+            line = p.stderr.readline()  # type: ignore[union-attr]
+            assert line, f"the worker ended: {p.wait()} after {warnings}"
+            assert "Traceback" not in line
+            if _HEALTH not in line:
+                warnings.append(line)
+        assert all("cannot reach Kafka" in w and "retrying in" in w for w in warnings)
+        assert p.poll() is None
+
+        def status(path: str) -> int:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert (status("/healthz"), status("/readyz")) == (200, 503)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
