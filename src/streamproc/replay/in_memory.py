@@ -27,6 +27,7 @@ from streamproc.engine.processor import REJECTED, Outcome, SaleEngine, make_proc
 from streamproc.replay.report import RunReport
 from streamproc.state.memory import MemoryState
 
+_NONE_FIRED: list[dict[str, Any]] = []  # shared, never appended to
 FREEZE_EVERY = 5_000  # messages between gc.freeze() calls (benchmarks/README.md, Replay)
 log = logging.getLogger(__name__)
 
@@ -46,18 +47,19 @@ class Sinks:
     events: IO[bytes] | None = None
     rejects: IO[bytes] | None = None
 
-    def write(self, o: Outcome, origin: dict[str, Any], timer_events: list[dict]) -> None:
+    def write(self, o: Outcome, source: str, no: int, timer_events: list[dict]) -> None:
+        """`o` and the timer events it let fire; a reject says where it was read."""
         if o.status == REJECTED:
             if self.rejects is not None:
                 assert o.reject is not None
-                self.rejects.write(orjson.dumps({**o.reject, **origin}) + b"\n")
+                self.rejects.write(orjson.dumps({**o.reject, "file": source, "line": no})
+                                   + b"\n")
         elif self.results is not None:
             self.results.write(o.result_json() + b"\n")
-        if self.events is not None:
-            for ev in o.events:
-                self.events.write(orjson.dumps(ev) + b"\n")
-            for ev in timer_events:
-                self.events.write(orjson.dumps(ev) + b"\n")
+        if self.events is not None and (o.events or timer_events):
+            dumps = orjson.dumps
+            self.events.write(b"".join([dumps(ev) + b"\n" for ev in o.events]
+                                       + [dumps(ev) + b"\n" for ev in timer_events]))
 
 
 class TimerQueue:
@@ -79,7 +81,9 @@ class TimerQueue:
         self.failures = 0
 
     def reschedule(self, customer_id: str, st: CustomerState | None = None) -> None:
-        nd = self.next_due(st or self.state.customer(customer_id))
+        if st is None:
+            st = self.state.customers.get(customer_id) or self.state.customer(customer_id)
+        nd = self.next_due(st)
         if nd is None:
             self.due.pop(customer_id, None)
             return
@@ -164,17 +168,21 @@ class Replay:
             o = self.processor.rejected(internal_reject(exc, "compute"), raw)
         if count:
             self.report.count(o)
-        fired: list[dict[str, Any]] = []
-        if o.receipt is not None:
-            ts = o.receipt.ts_us
-            self.clock_us = ts if self.clock_us is None else max(self.clock_us, ts)
-            if o.receipt.customer_id is not None and o.status != REJECTED:
-                self.timers.reschedule(o.receipt.customer_id)
-            fired = self.timers.fire(self.clock_us)
-            if count:
+        fired: list[dict[str, Any]] = _NONE_FIRED
+        r = o.receipt
+        if r is not None:
+            ts = r.ts_us
+            clock = self.clock_us
+            if clock is None or ts > clock:
+                self.clock_us = clock = ts
+            cid = r.customer_id
+            if cid is not None and o.status != REJECTED:
+                self.timers.reschedule(cid)
+            fired = self.timers.fire(clock)
+            if count and fired:
                 self.report.count_timer_events(fired)
         if sinks is not None:
-            sinks.write(o, {"file": source, "line": no}, fired)
+            sinks.write(o, source, no, fired)
         if no % 50_000 == 0 and self.clock_us is not None:
             self.forget_old_receipts(self.clock_us)
         return o, fired

@@ -35,29 +35,31 @@ class RunReport:
     profiles_rejected: int = 0
 
     def count(self, o: Outcome) -> None:
+        """One message's outcome (called for every message: written with locals)."""
         self.messages += 1
-        self.by_status[o.status] += 1
-        if o.status == REJECTED:
-            assert o.reject is not None
-            self.rejects_by_reason[o.reject["reason"]] += 1
-            return
-        if o.status != APPLIED:
+        status = o.status
+        self.by_status[status] += 1
+        if status != APPLIED:
+            if status == REJECTED:
+                assert o.reject is not None
+                self.rejects_by_reason[o.reject["reason"]] += 1
             return
         r = o.result
         assert isinstance(r, AppliedResult)
+        by_type = self.events_by_type
         for ev in o.events:
-            self.events_by_type[ev["type"]] += 1
-        if r.total < 0:
+            by_type[ev["type"]] += 1
+        total = r.total
+        if total < 0:
             self.returns += 1
         else:
-            self.total_sales += r.total
+            self.total_sales += total
         self.total_discount += r.discount
         self.total_redeemed += r.redeemed
         self.total_accrued += r.accrued
+        discount, points = self.discount_by_campaign, self.points_by_campaign
         for a in r.applied:
-            target = self.discount_by_campaign if a.kind == "discount" else \
-                self.points_by_campaign
-            target[a.campaign_id] += a.amount
+            (discount if a.kind == "discount" else points)[a.campaign_id] += a.amount
 
     def count_timer_events(self, events: list[dict[str, Any]]) -> None:
         self.timer_events += len(events)
