@@ -2,7 +2,7 @@
 
     python benchmarks/quote/run.py [--rate 1000] [--sweep 250,500,750] [--duration 30] [--nice N]
                                    [--max-duration 20] [--history 60000] [--out DIR]
-                                   [--pin] [--readme PATH | --no-readme]
+                                   [--pin] [--redis-socket] [--readme PATH | --no-readme]
 
 1. Starts redis-server (co-located, no persistence) and fills it the way the worker does
    (`BatchProcessor.process`, committed): profiles and the first `--history` receipts of the
@@ -424,8 +424,10 @@ def _readme(results: dict[str, Any]) -> str:
         f"{m['load_before']} before and {m.get('load_after', '?')} after the run: the machine "
         f"is shared with other work, which takes CPU from both the server and the client. "
         f"Command: `python benchmarks/quote/run.py{' --pin' if results.get('pin') else ''}"
-        f"{' --nice ' + str(results['nice']) if results.get('nice') else ''}`. "
-        "redis-server co-located, "
+        f"{' --nice ' + str(results['nice']) if results.get('nice') else ''}"
+        f"{' --redis-socket' if results.get('redis_socket') else ''}`. "
+        "redis-server co-located"
+        f"{' (over a unix socket)' if results.get('redis_socket') else ' (TCP on loopback)'}, "
         f"{results['history']} receipts of history applied first ({results['customers']} "
         f"customers with state), {results['bodies']} distinct valid 8-line sales of the "
         f"standard workload as bodies, one quote-server process (uvloop, bearer tokens)"
@@ -476,19 +478,26 @@ def main() -> int:
     ap.add_argument("--pin", action="store_true",
                     help="the server on the last CPU, Redis and the load generators on the others "
                          "(a pod with a dedicated core); default: wherever the scheduler puts them")
+    ap.add_argument("--redis-socket", action="store_true",
+                    help="reach the co-located Redis over a unix socket (a sidecar sharing a "
+                         "volume) instead of TCP on loopback")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--readme", type=Path, default=REPO / "benchmarks" / "README.md")
     args = ap.parse_args()
     results: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "history": args.history,
-        "nice": args.nice, "pin": args.pin,
+        "nice": args.nice, "pin": args.pin, "redis_socket": args.redis_socket,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())},
         "open_loop": {}, "max": {},
     }
     with tempfile.TemporaryDirectory(prefix="quote-bench-") as tmp_s:
         tmp = Path(tmp_s)
-        redis_srv = RedisServer(tmp / "redis").start()
+        sock = tmp / "redis.sock"
+        redis_srv = RedisServer(tmp / "redis", extra_args=(
+            ["--unixsocket", str(sock), "--unixsocketperm", "700"] if args.redis_socket
+            else [])).start()
+        url = f"unix://{sock}" if args.redis_socket else redis_srv.url
         global REDIS_PID, NICE
         REDIS_PID = redis_srv.pid or 0
         NICE = args.nice
@@ -498,20 +507,20 @@ def main() -> int:
         _prioritise(REDIS_PID)
         srv = None
         try:
-            bodies = _populate(redis_srv.url, args.history, args.lines)
+            bodies = _populate(url, args.history, args.lines)
             if not bodies:
                 raise SystemExit(f"no {args.lines}-line sales in the workload")
             results["bodies"] = len(bodies)
             import redis
 
-            results["customers"] = sum(1 for _ in redis.Redis.from_url(redis_srv.url)
+            results["customers"] = sum(1 for _ in redis.Redis.from_url(url)
                                        .scan_iter(f"{PREFIX}:c:*", count=5000))
-            results["stages_cpu_ms"] = _stages(redis_srv.url, bodies)
+            results["stages_cpu_ms"] = _stages(url, bodies)
             body_file = tmp / "bodies.jsonl"
             body_file.write_bytes(b"\n".join(bodies) + b"\n")
             token = secrets.token_urlsafe(24)
             (tmp / "tokens").write_text(token + "\n")
-            srv = Server(redis_srv.url, tmp / "tokens", tmp / "quote-server.log")
+            srv = Server(url, tmp / "tokens", tmp / "quote-server.log")
             results["machine"]["intrinsic_latency_ms"] = _intrinsic_latency_ms()
             rates = [float(x) for x in args.sweep.split(",") if x.strip()] + [args.rate]
             for rate in rates:

@@ -1,7 +1,7 @@
 """Smoke test of the quote benchmark: `benchmarks/quote/run.py` with tiny numbers completes, every
 quote it sends is answered 200, and it writes its results and its README section (into a
-temporary folder; the real README is left alone). About 30 s: redis-server, history, server
-pinned to a core, load client, and wrk and vegeta when installed."""
+temporary folder; the real README is left alone). About 30 s: redis-server (over its unix socket,
+as a sidecar), history, server pinned to a core, load client, and wrk and vegeta when installed."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_quote_bench_runs_small(tmp_path: Path) -> None:
     readme.write_text("# Benchmarks\n\n## Engine\n\nkept as it is\n")
     cmd = [sys.executable, str(RUN), "--history", "3000", "--rate", "200", "--sweep", "100",
            "--duration", "2", "--max-duration", "2", "--out", str(tmp_path),
-           "--readme", str(readme), "--pin"]
+           "--readme", str(readme), "--pin", "--redis-socket"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads((tmp_path / "results.json").read_text())
@@ -42,4 +42,4 @@ def test_quote_bench_runs_small(tmp_path: Path) -> None:
     text = readme.read_text()
     assert "## Engine\n\nkept as it is" in text
     assert text.count("<!-- quote:start -->") == 1 and "## Quote API" in text
-    assert "| POST /v1/quote at 200/s |" in text
+    assert "| POST /v1/quote at 200/s |" in text and "over a unix socket" in text
