@@ -5,6 +5,7 @@ helpers (`_fc_common.pxd`, `_fc_math.pxd`) have no Python API.
 """
 
 from collections.abc import Callable, Iterable
+from zoneinfo import ZoneInfo
 
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject
@@ -44,6 +45,7 @@ def next_due(st: CustomerState, program: Program) -> int | None: ...
 def fire_due(
     st: CustomerState, program: Program, now_us: int, text: bool = True
 ) -> list[Event]: ...
+def format_us(us: int, tz: ZoneInfo) -> str: ...
 
 class FastProcessor:
     """`engine.processor.Processor`'s twin over the compiled engine (same outcomes, same state)."""

@@ -1,6 +1,7 @@
 """`from_us` reads an instant in a zone (the same instant, the zone's offset at that instant);
 `format_us` writes out `from_us(us, tz).isoformat()` from cached hours and dates: it must give
-the very same text, across offsets that are not whole hours, DST changes and the clamped ends."""
+the very same text, across offsets that are not whole hours, DST changes and the clamped ends;
+so must its compiled twin (`_fastcalc.format_us`, what the compiled timers write)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamproc._fastcalc import format_us as compiled_format_us
 from streamproc.domain import timeutil as T
 
 ZONES = ["UTC", "Europe/Berlin", "America/St_Johns", "Australia/Lord_Howe", "Asia/Kolkata",
@@ -28,6 +30,9 @@ def slow(us: int, tz: ZoneInfo) -> str:
 def test_format_us_is_isoformat(zone: str, us: int) -> None:
     tz = ZoneInfo(zone)
     assert T.format_us(us, tz) == slow(us, tz)
+    # the compiled timers' twin, on a cold and on a warm cache
+    assert compiled_format_us(us, tz) == slow(us, tz)
+    assert compiled_format_us(us, tz) == slow(us, tz)
 
 
 def test_format_us_around_dst_changes() -> None:
@@ -38,6 +43,7 @@ def test_format_us_around_dst_changes() -> None:
             for minute in range(0, 366 * 24 * 60, 23):  # every 23 minutes of the year
                 us = start + minute * 60_000_000 + (minute % 3) * 500_000
                 assert T.format_us(us, tz) == slow(us, tz), (zone, us)
+                assert compiled_format_us(us, tz) == slow(us, tz), (zone, us)
 
 
 @settings(max_examples=2000, deadline=None)
