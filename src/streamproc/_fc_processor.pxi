@@ -335,20 +335,29 @@ cdef class FastProcessor:
         lines = r.lines
         n = len(lines)
         out_lines = []
-        rec_lines = []
         total = 0
         for i in range(n):
             ln = lines[i]
             amt = ln.qty * ln.unit_price
             total += amt
-            d = line_discount[i]
-            rd = line_redeemed[i]
-            ac = line_accrued[i]
-            no = ln.line_no
+            out_lines.append(_line_result(ln.line_no, amt, line_discount[i], line_redeemed[i],
+                                          line_accrued[i]))
+        put_blob = getattr(view, "put_receipt_blob", None)
+        blob = None
+        if put_blob is not None:
+            blob = _sale_record_blob(cust, ts_us, lines if st is not None else (), out_lines,
+                                     line_spend, rate_buckets, origin)
+        if blob is not None:
+            put_blob(rid, ts_us, blob)
+        else:
+            rec_lines = []
             if st is not None:
-                rec_lines.append(_sale_line(no, ln.qty, amt, d, rd, ac, line_spend[i]))
-            out_lines.append(_line_result(no, amt, d, rd, ac))
-        view.put_receipt(_RRec(rid, cust, ts_us, "sale", rec_lines, rate_buckets, origin))
+                for i in range(n):
+                    ln = lines[i]
+                    lr = out_lines[i]
+                    rec_lines.append(_sale_line(ln.line_no, ln.qty, lr.amount, lr.discount,
+                                                lr.redeemed, lr.accrued, line_spend[i]))
+            view.put_receipt(_RRec(rid, cust, ts_us, "sale", rec_lines, rate_buckets, origin))
         discount = 0
         for x in line_discount:
             discount += x
@@ -443,6 +452,48 @@ cdef class FastProcessor:
             out_lines, [], 0, _Coupons([], []), [], _balance_obj(st), tier_after, events,
             self.version, srid)
         return _Outcome(_APPLIED, result, events, receipt=r, encoded=_encode_result(result))
+
+
+cdef object _sale_record_blob(cust, ts_us, lines, list out_lines, list line_spend,
+                              list rate_buckets, origin):
+    """A sale's receipt record as `orjson.dumps(ReceiptRecord(...).to_obj())` writes it,
+    straight from the lines (no `SaleLine`/`ReceiptRecord` objects): for a view that keeps
+    records as those bytes (`put_receipt_blob`). None when the C writer cannot say."""
+    cdef _wbuf w
+    cdef Py_ssize_t i
+    w.p = NULL
+    w.n = 0
+    w.cap = 0
+    try:
+        _wb_byte(&w, 91)
+        if _j_value(&w, cust):
+            return None
+        _wb_byte(&w, 44)
+        if _j_value(&w, ts_us):
+            return None
+        _wb_bytes(&w, b',"sale",[', 9)
+        for i in range(len(lines)):
+            ln = lines[i]
+            lr = out_lines[i]
+            _wb_bytes(&w, b",[" if i else b"[", 2 if i else 1)
+            for v in (ln.line_no, ln.qty, _get(lr, LR_OFF[1]), _get(lr, LR_OFF[2]),
+                      _get(lr, LR_OFF[3]), _get(lr, LR_OFF[4]), line_spend[i]):
+                if _j_value(&w, v):
+                    return None
+                _wb_byte(&w, 44)
+            _wb_bytes(&w, b"0]", 2)
+        _wb_bytes(&w, b"],", 2)
+        if _j_value(&w, rate_buckets):
+            return None
+        _wb_byte(&w, 44)
+        if _j_value(&w, origin):
+            return None
+        _wb_byte(&w, 93)
+        return (<char *>w.p)[:w.n]
+    except UnicodeEncodeError:
+        return None
+    finally:
+        free(w.p)
 
 
 cdef object _encode_result(result):

@@ -34,6 +34,10 @@ class PackedRecords(MutableMapping[str, ReceiptRecord]):
         # a copy: orjson returns its over-allocated output buffer (~2 KiB for ~300 bytes)
         self._raw[rid] = (rec.ts_us, bytes(memoryview(orjson.dumps(rec.to_obj()))))
 
+    def put_blob(self, rid: str, ts_us: int, blob: bytes) -> None:
+        """A record already in its stored form (`orjson.dumps(rec.to_obj())`, exact size)."""
+        self._raw[rid] = (ts_us, blob)
+
     def __delitem__(self, rid: str) -> None:
         del self._raw[rid]
 
@@ -42,6 +46,10 @@ class PackedRecords(MutableMapping[str, ReceiptRecord]):
 
     def __len__(self) -> int:
         return len(self._raw)
+
+    def stored(self, rid: str) -> tuple[int, bytes]:
+        """A record as kept: (time, bytes)."""
+        return self._raw[rid]
 
     def forget_before(self, ts_us: int) -> int:
         """Drop the records older than `ts_us` (without decoding any); how many went."""
@@ -79,6 +87,11 @@ class MemoryState:
 
     def put_receipt(self, rec: ReceiptRecord) -> None:
         self.receipts[rec.receipt_id] = rec
+
+    def put_receipt_blob(self, receipt_id: str, ts_us: int, blob: bytes) -> None:
+        """`put_receipt` for the compiled processor, which writes a sale's record bytes itself
+        (no `ReceiptRecord` built only to be encoded)."""
+        self.receipts.put_blob(receipt_id, ts_us, blob)
 
     def budget_spent(self, campaign_id: str) -> int:
         return self.budgets.get(campaign_id, 0)

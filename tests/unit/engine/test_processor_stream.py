@@ -37,6 +37,8 @@ def run(program, engine, msgs: list[bytes], profs) -> tuple[bytes, bytes, bytes,
     final = {
         "customers": {k: encode_state(v) for k, v in state.customers.items()},
         "receipts": {k: v.to_obj() for k, v in state.receipts.items()},
+        # as kept: the compiled processor writes a sale's record bytes itself
+        "stored": {k: state.receipts.stored(k) for k in state.receipts},
         "budgets": dict(state.budgets), "coupons": dict(state.coupons),
         "exhausted": sorted(state.exhausted),
         "report": {k: v for k, v in replay.report.to_dict().items() if k != "seconds"},
