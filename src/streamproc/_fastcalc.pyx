@@ -7,7 +7,8 @@ One extension module, split by concern into textual parts (see docs/decisions.md
   `_fc_sale.pxi`: its stages (loading the lines, conditions, discounts, points);
 - `_fc_decoder.pxi`: `receipt_from_obj` / `parse_receipt`, the compiled receipt decoder;
 - `_fc_state.pxi`: the packed customer state format (`encode_state` / `decode_state`);
-- `_fc_records.pxi`: the packed receipt records (`pack_records` / `splice_records`);
+- `_fc_records.pxi`: the packed receipt records (`pack_records` / `unpack_records` /
+  `splice_records`);
 - `_fc_ledger.pxi`: buckets, settlement and timers over `CustomerState`;
 - `_fc_processor.pxi`: `FastProcessor`, the twin of `engine.processor.Processor`;
 - `_fc_json.pxi`: the result and event JSON writer;
@@ -67,7 +68,7 @@ include "_fc_engine.pxi"
 include "_fc_sale.pxi"
 include "_fc_decoder.pxi"
 include "_fc_state.pxi"
-include "_fc_records.pxi"
 include "_fc_ledger.pxi"
 include "_fc_processor.pxi"
+include "_fc_records.pxi"
 include "_fc_json.pxi"

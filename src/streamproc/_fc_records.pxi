@@ -1,11 +1,12 @@
 # ====================================================================== receipt records format
-# Included by _fastcalc.pyx after _fc_state.pxi (whose byte writer it uses).
-# `pack_records` / `splice_records`: the compiled twin of streamproc.state.redis.records
-# (`pack`, and `merge`: unpack + update + prune + pack), writing the very same bytes; layout
-# in docs/state-model.md. Both answer None where the reference would raise or where the
-# input is not exactly what `pack` writes (corrupt or non-canonical bytes, a repeated id, a
-# value past int64): the caller then runs the reference, so errors are the reference's.
-# tests/unit/state/test_records_compiled.py holds them to it byte for byte.
+# Included by _fastcalc.pyx after _fc_state.pxi and _fc_processor.pxi (whose byte writer and
+# SaleLine slots it uses). `pack_records` / `unpack_records` / `splice_records`: the compiled
+# twin of streamproc.state.redis.records (`pack`, `unpack`, and `merge`: unpack + update +
+# prune + pack), writing and reading the very same bytes; layout in docs/state-model.md. All
+# answer None where the reference would raise or where the input is not exactly what `pack`
+# writes (corrupt or non-canonical bytes, a repeated id, a value past int64): the caller then
+# runs the reference, so errors are the reference's. tests/unit/state/test_records_compiled.py
+# holds them to it byte for byte.
 #
 # Why a splice: a customer's records change only by receipts appended, a sale's lines'
 # `returned` updated, and records pruned past the return window; a record's lines and
@@ -146,6 +147,11 @@ cdef extern from *:
         return i == n ? cnt : -1;
     }
 
+    /* amount - discount - redeemed, checked by fc_rec_scan to fit */
+    static inline int64_t fc_spend0(int64_t amount, int64_t disc, int64_t red) {
+        return (int64_t)((__int128)amount - disc - red);
+    }
+
     /* ts < newest - window - one day, exactly (`records.prune`'s horizon) */
     static inline int fc_lt_horizon(int64_t ts, int64_t newest, int64_t window) {
         return (__int128)ts < (__int128)newest - window - (__int128)86400000000LL;
@@ -174,6 +180,7 @@ cdef extern from *:
     uint64_t fc_step(int64_t ts, int64_t prev, int *secs) noexcept
     int fc_rid_eq(const fc_rec *a, const fc_rec *b, const char *nm, Py_ssize_t nm_n) noexcept
     int fc_lt_horizon(int64_t ts, int64_t newest, int64_t window) noexcept
+    int64_t fc_spend0(int64_t amount, int64_t disc, int64_t red) noexcept
 
 
 cdef int _rec_write(_wbuf *w, const char *rid, Py_ssize_t rid_n, int kind, int64_t ts,
@@ -387,3 +394,88 @@ def splice_records(bytes old, bytes new, named, window_us):
         free(recs)
         free(keep)
         free(w.p)
+
+
+cdef inline uint64_t _rd_u(const unsigned char *p, Py_ssize_t *i) noexcept:
+    """A varint of bytes `fc_rec_scan` has checked."""
+    cdef uint64_t x = 0
+    cdef int shift = 0
+    cdef unsigned char c
+    while True:
+        c = p[i[0]]
+        i[0] += 1
+        x |= (<uint64_t>(c & 0x7F)) << shift
+        if c < 0x80:
+            return x
+        shift += 7
+
+
+cdef inline int64_t _rd_s(const unsigned char *p, Py_ssize_t *i) noexcept:
+    return _unzz64(_rd_u(p, i))
+
+
+cdef object _rec_obj(fc_rec *r, object rid, object customer_id):
+    """The ReceiptRecord of a scanned record (its body checked by `fc_rec_scan`)."""
+    cdef const unsigned char *p = r.body
+    cdef Py_ssize_t i = 0
+    cdef uint64_t nl, nb, j
+    cdef int64_t no = 0, qty, amount, w[5]
+    cdef int f, b, mode
+    cdef list lines = [], buckets = []
+    nl = _rd_u(p, &i)
+    for j in range(nl):
+        f = p[i]
+        i += 1
+        no = _rd_s(p, &i) if f & 1 else no + 1
+        qty = _rd_s(p, &i)
+        amount = _rd_s(p, &i)
+        for b in range(1, 5):
+            w[b] = _rd_s(p, &i) if f >> b & 1 else 0
+        mode = f >> 5
+        o = _obj_new(_SLine)
+        _set(o, SL_OFF[0], no)
+        _set(o, SL_OFF[1], qty)
+        _set(o, SL_OFF[2], amount)
+        _set(o, SL_OFF[3], w[1])
+        _set(o, SL_OFF[4], w[2])
+        _set(o, SL_OFF[5], w[3])
+        _set(o, SL_OFF[6], fc_spend0(amount, w[1], w[2]) if mode == 0 else 0 if mode == 1
+             else _rd_s(p, &i))
+        _set(o, SL_OFF[7], w[4])
+        lines.append(o)
+    nb = _rd_u(p, &i)
+    for j in range(nb):
+        buckets.append(_rd_s(p, &i))
+    return _RRec(rid, customer_id, r.ts, "return" if r.kind else "sale", lines, buckets)
+
+
+def unpack_records(raw, customer_id, named=None):
+    """`records.unpack(raw, customer_id, named)`: the records by receipt id, or None where the
+    bytes are not exactly what `pack` writes (the reference then reads them, or refuses)."""
+    cdef const unsigned char *p
+    cdef Py_ssize_t n, cnt, k
+    cdef fc_rec *recs
+    cdef dict out = {}
+    if type(raw) is not bytes or (named is not None and type(named) is not str):
+        return None
+    p = <const unsigned char *>PyBytes_AS_STRING(raw)
+    n = PyBytes_GET_SIZE(raw)
+    recs = <fc_rec *>malloc(sizeof(fc_rec) * (n + 1))
+    if recs == NULL:
+        raise MemoryError()
+    try:
+        cnt = fc_rec_scan(p, n, recs, n + 1, named is not None)
+        if cnt < 0:
+            return None
+        for k in range(cnt):
+            if recs[k].rid == NULL:
+                rid = named
+            else:
+                try:
+                    rid = PyUnicode_DecodeUTF8(<const char *>recs[k].rid, recs[k].rid_n, NULL)
+                except UnicodeDecodeError:
+                    return None
+            out[rid] = _rec_obj(&recs[k], rid, customer_id)
+        return out
+    finally:
+        free(recs)

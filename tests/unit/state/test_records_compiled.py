@@ -1,7 +1,8 @@
 """The compiled receipt-record codec (`_fc_records.pxi`) against the readable one (`records.py`):
 the same bytes for every input the reference packs, the reference's error for every input it
-refuses (corrupt bytes, values past int64), and the splice of a batch's write (`merge_fast`)
-equal to decode + update + prune + pack (`merge`), including at the boundaries."""
+refuses (corrupt bytes, values past int64), the same records read, and the splice of a
+batch's write (`merge_fast`) equal to decode + update + prune + pack (`merge`), including at
+the boundaries."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from streamproc._fastcalc import pack_records as c_pack
 from streamproc._fastcalc import splice_records as c_splice
+from streamproc._fastcalc import unpack_records as c_unpack
 from streamproc.engine.model import ReceiptRecord, SaleLine
 from streamproc.state.redis.records import (
     CorruptRecords,
@@ -21,6 +23,7 @@ from streamproc.state.redis.records import (
     pack,
     pack_fast,
     unpack,
+    unpack_fast,
 )
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
@@ -84,6 +87,9 @@ def test_pack_same_bytes(case: tuple[str | None, str | None, list[ReceiptRecord]
     assert c_pack(recs, named) == want
     assert pack_fast(recs, named) == want
     assert list(unpack(want, cid, named).values()) == recs
+    got = c_unpack(want, cid, named)
+    assert got is not None
+    assert list(got.items()) == list(unpack(want, cid, named).items())
 
 
 @settings(max_examples=200, deadline=None)
@@ -149,6 +155,9 @@ def test_corrupt_or_odd_bytes_get_the_reference_answer(case: Any, data: Any) -> 
                 raw[:cut] + flip + raw[cut + 1:], data.draw(st.binary(max_size=24))):
         want = _outcome(merge, bad, new, cid, named, window)
         assert _outcome(merge_fast, bad, new, cid, named, window) == want
+        read = _outcome(unpack, bad, cid, named)
+        got = _outcome(unpack_fast, bad, cid, named)
+        assert got == read and (not isinstance(read, dict) or list(got) == list(read))
         if bad and len(bad) < len(raw) and bad == raw[:len(bad)]:
             assert want[0] is CorruptRecords
 
@@ -168,8 +177,11 @@ NAMED = ReceiptRecord("A1", None, 5_000_000, "sale", [SaleLine(1, 1, 100, 0, 0, 
      {"R2": ReceiptRecord("R2", "C1", I64_MIN, "return")}, None),
 ])
 def test_boundaries(raw: bytes, new: dict[str, ReceiptRecord], named: str | None) -> None:
+    cid = None if named else "C1"
+    if raw:
+        assert list(unpack_fast(raw, cid, named).items()) == list(unpack(raw, cid, named).items())
     for window in (0, 30 * DAY, I64_MAX):
-        want = merge(raw, new, None if named else "C1", named, window)
+        want = merge(raw, new, cid, named, window)
         assert c_splice(raw, c_pack(list(new.values()), named), named, window) == want
 
 
@@ -184,6 +196,12 @@ def test_boundaries(raw: bytes, new: dict[str, ReceiptRecord], named: str | None
 ])
 def test_corrupt_refused_by_both(raw: bytes) -> None:
     assert c_splice(raw, c_pack([]), None, 30 * DAY) is None
+    assert c_unpack(raw, "C1", None) is None
+    with pytest.raises(CorruptRecords) as read:
+        unpack(raw, "C1")
+    with pytest.raises(CorruptRecords) as got:
+        unpack_fast(raw, "C1")
+    assert str(got.value) == str(read.value)
     with pytest.raises(CorruptRecords) as want:
         merge(raw, {}, "C1", None, 30 * DAY)
     with pytest.raises(CorruptRecords) as got:
@@ -199,4 +217,5 @@ def test_non_canonical_bytes_are_rewritten_as_the_reference_does() -> None:
     for raw in (spelled, loose):
         want = merge(raw, {}, "C1", None, 30 * DAY)
         assert c_splice(raw, c_pack([]), None, 30 * DAY) is None
+        assert unpack_fast(raw, "C1") == unpack(raw, "C1")
         assert merge_fast(raw, {}, "C1", None, 30 * DAY) == want != raw

@@ -23,11 +23,11 @@ flags:  bit 0 line_no follows, bit 1 discount, bit 2 redeemed, bit 3 accrued,
 The customer id is the key's, not stored (anonymous: none); a record's origin is not kept
 (answers to redeliveries are kept by origin, `sp:o`).
 
-This module is the readable reference. The store writes through `pack_fast` / `merge_fast`:
-the compiled twins (`_fc_records.pxi`: the same bytes; a batch's write splices byte ranges,
-keeping the records it did not change, instead of decoding and re-packing them all), which
-hand anything they are not sure of (corrupt or non-canonical bytes) back to this code, so
-errors are this code's.
+This module is the readable reference. The store goes through `pack_fast` / `unpack_fast` /
+`merge_fast`: the compiled twins (`_fc_records.pxi`: the same bytes; a batch's write splices
+byte ranges, keeping the records it did not change, instead of decoding and re-packing them
+all), which hand anything they are not sure of (corrupt or non-canonical bytes) back to
+this code, so errors are this code's.
 """
 
 from __future__ import annotations
@@ -191,13 +191,23 @@ def merge(raw: bytes, new: Mapping[str, ReceiptRecord], customer_id: str | None,
 
 
 _c_pack: Callable[[list[ReceiptRecord], str | None], bytes | None] | None = None
+_c_unpack: Callable[[bytes, str | None, str | None], dict[str, ReceiptRecord] | None] | None
+_c_unpack = None
 _c_splice: Callable[[bytes, bytes, str | None, int], bytes | None] | None = None
 try:
     from streamproc import _fastcalc
 
     _c_pack, _c_splice = _fastcalc.pack_records, _fastcalc.splice_records
-except ImportError:  # no compiled module: the reference alone
+    _c_unpack = _fastcalc.unpack_records
+except (ImportError, AttributeError):  # no compiled module (or an older build): the reference
     pass
+
+
+def unpack_fast(raw: bytes, customer_id: str | None, named: str | None = None
+                ) -> dict[str, ReceiptRecord]:
+    """`unpack`, compiled where it can be (the same records, the same errors)."""
+    got = _c_unpack(raw, customer_id, named) if _c_unpack is not None else None
+    return got if got is not None else unpack(raw, customer_id, named)
 
 
 def pack_fast(records: Iterable[ReceiptRecord], named: str | None = None) -> bytes:

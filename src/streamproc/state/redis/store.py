@@ -34,7 +34,7 @@ from streamproc.state.redis.profiles import decode_profile, encode_profile
 from streamproc.state.redis.records import merge_fast as merge_records
 from streamproc.state.redis.records import pack_fast as pack_records
 from streamproc.state.redis.records import prune as prune_records
-from streamproc.state.redis.records import unpack as unpack_records
+from streamproc.state.redis.records import unpack_fast as unpack_records
 from streamproc.state.redis.scripts import lua_script
 
 LUA_APPLY = lua_script("apply_batch.lua", "state_version.lua")
