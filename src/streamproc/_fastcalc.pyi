@@ -5,6 +5,7 @@ helpers (`_fc_common.pxd`, `_fc_math.pxd`) have no Python API.
 """
 
 from collections.abc import Callable, Iterable
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from streamproc.domain.program import Program
@@ -26,6 +27,7 @@ class FastEngine:
     rec_limit: int  # line records kept before the record table is cleared (200,000)
     def __init__(self, program: Program) -> None: ...
     def calc_sale(self, receipt: Receipt, ctx: SaleContext) -> SaleCalc: ...
+    def local_time(self, ts_us: int) -> tuple[int, int, date]: ...
 
 # receipt decoder (_fc_decoder.pxi)
 def receipt_from_obj(obj: object) -> Receipt: ...

@@ -21,6 +21,16 @@ cdef Py_ssize_t X_USES = _slot_offset(SaleContext, "uses")
 cdef Py_ssize_t X_OFFERS = _slot_offset(SaleContext, "offers")
 cdef Py_ssize_t X_BUDGET = _slot_offset(SaleContext, "budget_left")
 cdef Py_ssize_t X_USED = _slot_offset(SaleContext, "used_codes")
+# the zone's offset per UTC hour, shared with timeutil.format_us (FastEngine._local)
+from streamproc.domain import timeutil as _e_tu
+from datetime import date as _e_date
+cdef dict _E_HOURS = _e_tu._HOURS
+cdef object _e_hour_offset = _e_tu._hour_offset
+cdef Py_ssize_t _E_CACHE_MAX = _e_tu._CACHE_MAX
+cdef int64_t _E_FMT_MIN = _e_tu.FORMAT_MIN_US
+cdef int64_t _E_FMT_MAX = _e_tu.FORMAT_MAX_US
+cdef int64_t _E_EPOCH_ORDINAL = _e_tu._EPOCH_ORDINAL
+cdef object _e_date_fromordinal = _e_date.fromordinal
 cdef Py_ssize_t SC_OFF[15]
 _SC_FIELDS = ("line_discount", "line_redeemed", "line_accrued", "line_spend", "discounts",
               "grants", "redeemed", "offers_used", "offers_issued", "coupons_accepted",
@@ -161,6 +171,7 @@ cdef class FastEngine:
     cdef object plan_row
     cdef object tz
     cdef dict time_cache
+    cdef dict day_cache   # days since the epoch -> local date
     cdef bint on_redeemed
     cdef int64_t max_line_bps
     cdef int64_t max_share_bps
@@ -260,6 +271,7 @@ cdef class FastEngine:
         self.plan_row = plan.row
         self.tz = program.tz
         self.time_cache = {}
+        self.day_cache = {}
         self.on_redeemed = program.on_redeemed
         self.max_line_bps = program.max_line_discount_bps
         self.max_share_bps = program.max_share_bps
@@ -522,22 +534,60 @@ cdef class FastEngine:
     def calc_sale(self, receipt, ctx):
         return self._calc(receipt, ctx)
 
+    def local_time(self, ts_us):
+        """(weekday, minute of day, local date) of an instant, as the calculation reads it
+        (`timeutil.LocalClock.local`, cached)."""
+        return self._local(ts_us)
+
     # ------------------------------------------------------------------ helpers
     cdef tuple _local(self, int64_t ts):
-        """(weekday, minute of day, local date), cached per UTC minute."""
-        cdef int64_t mk = ts // 60000000
+        """(weekday, minute of day, local date), cached per UTC minute; a miss reads the zone's
+        offset for that UTC hour from timeutil's cache (`format_us`'s) and does the
+        arithmetic, `from_us` only for an hour whose offset changes or is not whole minutes."""
+        cdef int64_t mk = ts // 60000000, hour, local, days, wd
         if mk * 60000000 > ts:  # floor: cdivision truncates towards zero (ts < 0)
             mk -= 1
         key = mk
         hit = self.time_cache.get(key)
         if hit is not None:
             return <tuple>hit
+        if len(self.time_cache) > 100000:
+            self.time_cache.clear()
+        got = None
+        if _E_FMT_MIN <= ts <= _E_FMT_MAX:
+            hours = _E_HOURS.get(self.tz)
+            if hours is None:
+                hours = _E_HOURS[self.tz] = {}
+            hour = ts // 3600000000
+            if hour * 3600000000 > ts:
+                hour -= 1
+            hkey = hour
+            if hkey in <dict>hours:
+                got = (<dict>hours)[hkey]
+            else:
+                if len(<dict>hours) >= _E_CACHE_MAX:
+                    (<dict>hours).clear()
+                got = (<dict>hours)[hkey] = _e_hour_offset(hkey, self.tz)
+        if got is not None:
+            local = ts + <int64_t>(<tuple>got)[0]
+            days = local // 86400000000
+            if days * 86400000000 > local:
+                days -= 1
+            wd = (days + 3) % 7  # 1970-01-01 was a Thursday (Monday is 0)
+            if wd < 0:
+                wd += 7
+            day = self.day_cache.get(days)
+            if day is None:
+                if len(self.day_cache) > 100000:
+                    self.day_cache.clear()
+                day = self.day_cache[days] = _e_date_fromordinal(_E_EPOCH_ORDINAL + days)
+            res = (wd, (local - days * 86400000000) // 60000000, day)
+            self.time_cache[key] = res
+            return res
         dt = from_us(ts, self.tz)
         res = (dt.weekday(), dt.hour * 60 + dt.minute, dt.date())
         off = dt.utcoffset()
         if off is not None and off.microseconds == 0 and off.seconds % 60 == 0:
-            if len(self.time_cache) > 100000:
-                self.time_cache.clear()
             self.time_cache[key] = res
         return res
 

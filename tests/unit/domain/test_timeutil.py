@@ -61,3 +61,38 @@ def test_summer_time_is_read_with_the_summer_offset() -> None:
     assert T.format_us(us, ZoneInfo("Europe/Berlin")) == "2026-07-01T14:00:00+02:00"
     assert T.format_us(us, ZoneInfo("America/New_York")) == "2026-07-01T08:00:00-04:00"
     assert T.LocalClock(ZoneInfo("Europe/Berlin")).local(us)[1] == 14 * 60
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.sampled_from(ZONES),
+       st.one_of(st.integers(T.FORMAT_MIN_US, T.FORMAT_MAX_US),
+                 st.integers(-3 * 10**15, 3 * 10**15)))
+def test_compiled_engine_reads_local_time_as_local_clock(zone: str, us: int) -> None:
+    """`FastEngine.local_time` (cached per minute, the zone's offset per hour from the cache
+    `format_us` shares) against `LocalClock.local`, twice: a cold and a warm cache."""
+    from streamproc._fastcalc import FastEngine
+    from streamproc.domain.program import program_from_dict
+
+    eng = FastEngine(program_from_dict({"program": {
+        "id": "t", "timezone": zone, "accrual": {"rate_bps": 0, "activation_days": 0},
+        "redemption": {"max_share_bps": 10000, "min_payable": 0},
+        "returns": {"window_days": 30}}, "campaigns": []}))
+    want = T.LocalClock(ZoneInfo(zone)).local(us)
+    assert eng.local_time(us) == want
+    assert eng.local_time(us) == want
+
+
+def test_compiled_engine_local_time_around_dst_changes() -> None:
+    from streamproc._fastcalc import FastEngine
+    from streamproc.domain.program import program_from_dict
+
+    for zone in ZONES:
+        eng = FastEngine(program_from_dict({"program": {
+            "id": "t", "timezone": zone, "accrual": {"rate_bps": 0, "activation_days": 0},
+            "redemption": {"max_share_bps": 10000, "min_payable": 0},
+            "returns": {"window_days": 30}}, "campaigns": []}))
+        clock = T.LocalClock(ZoneInfo(zone))
+        start = T.parse_ts("2026-01-01T00:00:00+00:00")
+        for minute in range(0, 366 * 24 * 60, 29):
+            us = start + minute * 60_000_000 + (minute % 5) * 7_000_000
+            assert eng.local_time(us) == clock.local(us), (zone, us)
