@@ -2,7 +2,8 @@
 
     python benchmarks/quote/run.py [--rate 1000] [--sweep 250,500,750] [--duration 30] [--nice N]
                                    [--max-duration 20] [--history 60000] [--out DIR]
-                                   [--pin] [--redis-socket] [--readme PATH | --no-readme]
+                                   [--pin] [--redis-socket] [--vegeta]
+                                   [--readme PATH | --no-readme]
 
 1. Starts redis-server (co-located, no persistence) and fills it the way the worker does
    (`BatchProcessor.process`, committed): profiles and the first `--history` receipts of the
@@ -14,9 +15,9 @@
 4. Latency at the `--sweep` rates and at `--rate` req/s, `--duration` s each (after 5 s of
    warm-up), open loop (loadclient.py, another process): POST /v1/quote; then GET /healthz at
    `--rate` as the HTTP floor of the same server in the same run.
-   If `vegeta` (Go; `go install github.com/tsenart/vegeta/v12@v12.13.0`) is on PATH, the
-   target rate once more with it: a compiled client, latency from each request's send, as a
-   check that the Python client's own stalls are not what the tail shows.
+   With `--vegeta` (Go; `go install github.com/tsenart/vegeta/v12@v12.13.0`), the target
+   rate once more with it: another client, latency from each request's send. It is not a
+   lighter one: on this machine it takes about 2.5x the CPU of loadclient.py at 1,000/s.
 5. The most one process sustains: `wrk` (apt package `wrk`, one thread, 32 connections, closed
    loop) on POST /v1/quote and on GET /healthz for `--max-duration` s each; the server's own
    CPU time over the run says whether it was the bottleneck (one core = 100 %).
@@ -481,6 +482,8 @@ def main() -> int:
     ap.add_argument("--redis-socket", action="store_true",
                     help="reach the co-located Redis over a unix socket (a sidecar sharing a "
                          "volume) instead of TCP on loopback")
+    ap.add_argument("--vegeta", action="store_true",
+                    help="the target rate once more with vegeta (must be on PATH)")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--readme", type=Path, default=REPO / "benchmarks" / "README.md")
     args = ap.parse_args()
@@ -528,7 +531,7 @@ def main() -> int:
                     srv, body_file, token, "/v1/quote", rate, args.duration)
             results["open_loop"][f"healthz@{args.rate:.0f}"] = _open_loop(
                 srv, body_file, token, "/healthz", args.rate, args.duration)
-            if shutil.which("vegeta"):
+            if args.vegeta:
                 results["vegeta"] = _vegeta(srv, bodies, token, args.rate, args.duration, tmp)
             if shutil.which("wrk"):
                 for name, path in (("quote", "/v1/quote"), ("healthz", "/healthz")):

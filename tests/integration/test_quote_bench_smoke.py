@@ -22,7 +22,8 @@ def test_quote_bench_runs_small(tmp_path: Path) -> None:
     readme.write_text("# Benchmarks\n\n## Engine\n\nkept as it is\n")
     cmd = [sys.executable, str(RUN), "--history", "3000", "--rate", "200", "--sweep", "100",
            "--duration", "2", "--max-duration", "2", "--out", str(tmp_path),
-           "--readme", str(readme), "--pin", "--redis-socket"]
+           "--readme", str(readme), "--pin", "--redis-socket",
+           *(["--vegeta"] if shutil.which("vegeta") else [])]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads((tmp_path / "results.json").read_text())
