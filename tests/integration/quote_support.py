@@ -29,10 +29,11 @@ class QuoteServer:
     """The quote server as a child process; `stop()` ends it (SIGTERM) and returns its exit code."""
 
     def __init__(self, run_dir: Path, program: str, redis_url: str, prefix: str,
-                 tokens_file: Path | None, *extra: str, log_level: str = "debug") -> None:
-        self.log = run_dir / f"quote-server-{prefix}.log"
+                 tokens_file: Path | None, *extra: str, log_level: str = "debug",
+                 listen: str = "127.0.0.1:0", name: str = "") -> None:
+        self.log = run_dir / f"quote-server-{prefix}{name}.log"
         args = [sys.executable, "-m", "streamproc", "quote-server", "--program", program,
-                "--redis", redis_url, "--redis-prefix", prefix, "--listen", "127.0.0.1:0",
+                "--redis", redis_url, "--redis-prefix", prefix, "--listen", listen,
                 "--log-level", log_level, *extra]
         args += ["--auth-tokens-file", str(tokens_file)] if tokens_file else ["--insecure-no-auth"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMPROC_")}

@@ -170,6 +170,24 @@ def test_redis_down_is_503_never_500(tmp_path, workload):
         assert srv.stop() == 0
 
 
+def test_processes_share_a_port_with_reuse_port(tmp_path, redis_url, workload):
+    """`--reuse-port`: a second process binds the first one's port (without it, the address
+    is in use) and serves it alone once the first has stopped."""
+    a = QuoteServer(tmp_path, PROGRAM, redis_url, "rp", None, "--reuse-port", name="a")
+    b = None
+    try:
+        b = QuoteServer(tmp_path, PROGRAM, redis_url, "rp", None, "--reuse-port", name="b",
+                        listen=f"127.0.0.1:{a.port}")
+        assert b.port == a.port
+        assert a.stop() == 0
+        code, _, body = request(b.port, "POST", "/v1/quote", workload[0])
+        assert code == 200 and orjson.loads(body)["receipt_id"]
+    finally:
+        a.stop()
+        if b is not None:
+            assert b.stop() == 0, b.log_text()
+
+
 # -- hypothesis: anything a client can send ---------------------------------------------------
 
 _token_chars = st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=":")

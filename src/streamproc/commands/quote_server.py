@@ -121,7 +121,7 @@ async def _serve(s, q, program, engine, auth, host: str, port: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=q.reuse_port or None).start()
         addr = runner.addresses[0]
         # one line tools and tests can read: where the server listens
         print(f"quote-server listening on {addr[0]}:{addr[1]} "

@@ -14,3 +14,6 @@ class QuoteSettings:
     auth_tokens_file: str = ""
     max_body_bytes: int = 256 * 1024
     quote_timeout_ms: int = 250
+    # several processes on one port (SO_REUSEPORT), the kernel spreading the tills' connections
+    # over them: a process per core of a pod, as pods behind a Service spread them
+    reuse_port: bool = False
