@@ -2,7 +2,7 @@
 
     python benchmarks/quote/run.py [--rate 1000] [--sweep 250,500,750] [--duration 30] [--nice N]
                                    [--max-duration 20] [--history 60000] [--out DIR]
-                                   [--pin] [--redis-socket] [--vegeta]
+                                   [--pin | --servers N] [--redis-socket] [--vegeta]
                                    [--readme PATH | --no-readme]
 
 1. Starts redis-server (co-located, no persistence) and fills it the way the worker does
@@ -178,31 +178,42 @@ def _stages(url: str, bodies: list[bytes], n: int = 2000) -> dict[str, float]:
 
 
 class Server:
-    def __init__(self, url: str, tokens: Path, log: Path) -> None:
+    """`processes` quote-server processes on one port (`--reuse-port` when more than one)."""
+
+    def __init__(self, url: str, tokens: Path, log: Path, processes: int = 1) -> None:
         self.log = log
-        args = [sys.executable, "-m", "streamproc", "quote-server", "--program", str(PROGRAM),
-                "--redis", url, "--redis-prefix", PREFIX, "--listen", "127.0.0.1:0",
-                "--auth-tokens-file", str(tokens), "--log-level", "warn"]
+        self.procs: list[subprocess.Popen] = []
+        self.port = 0
+        for i in range(processes):
+            args = [sys.executable, "-m", "streamproc", "quote-server", "--program",
+                    str(PROGRAM), "--redis", url, "--redis-prefix", PREFIX,
+                    "--listen", f"127.0.0.1:{self.port}", "--auth-tokens-file", str(tokens),
+                    "--log-level", "warn", *(["--reuse-port"] if processes > 1 else [])]
+            self.port = self._start(args, log.with_suffix(f".{i}.log"))
+
+    def _start(self, args: list[str], log: Path) -> int:
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         with open(log, "wb") as fh:
-            self.proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env)
-        _prioritise(self.proc.pid, "server")
+            proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env)
+        self.procs.append(proc)
+        _prioritise(proc.pid, "server")
         deadline = time.monotonic() + 60
         while True:
             m = re.search(rb"listening on [\d.]+:(\d+)", log.read_bytes())
             if m:
-                self.port = int(m.group(1))
-                return
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+                return int(m.group(1))
+            if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"quote-server did not start:\n{log.read_text()}")
             time.sleep(0.05)
 
     def cpu_seconds(self) -> float:
-        return _cpu_seconds(self.proc.pid)
+        return sum(_cpu_seconds(p.pid) for p in self.procs)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(20)
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(20)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -283,7 +294,8 @@ def _open_loop(srv: Server, bodies: Path, token: str, path: str, rate: float,
     cmd = [sys.executable, str(HERE / "loadclient.py"), "--port", str(srv.port), "--bodies",
            str(bodies), "--token", token, "--rate", str(rate), "--duration", str(duration),
            "--path", path]
-    hist0 = _buckets(srv.port)
+    one = len(srv.procs) == 1  # the histograms of one process: of all only when there is one
+    hist0 = _buckets(srv.port) if one else {}
     cpu0, rcpu0, t0 = srv.cpu_seconds(), _cpu_seconds(REDIS_PID), time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _prioritise(proc.pid)
@@ -295,7 +307,8 @@ def _open_loop(srv: Server, bodies: Path, token: str, path: str, rate: float,
     elapsed = time.monotonic() - t0
     res["server_cpu_pct"] = 100 * (srv.cpu_seconds() - cpu0) / elapsed
     res["redis_cpu_pct"] = 100 * (_cpu_seconds(REDIS_PID) - rcpu0) / elapsed
-    res["server_side_ms"] = _server_side(hist0, _buckets(srv.port))  # incl. the warm-up
+    if one:
+        res["server_side_ms"] = _server_side(hist0, _buckets(srv.port))  # incl. the warm-up
     return res
 
 
@@ -409,7 +422,9 @@ def _readme(results: dict[str, Any]) -> str:
                          f"{r['latency_ms'].get('p99', 0):.2f} | {r['server_cpu_pct']:.0f} % | "
                          f"{10 * r['server_cpu_pct'] / r['rps']:.3f} ms |")
         lines.append("")
-        lines.append(f"One process sustains **{wq['rps']:.0f} quotes/s** "
+        n = results.get("servers", 1)
+        lines.append(f"{'One process sustains' if n == 1 else f'{n} processes sustain'} "
+                     f"**{wq['rps']:.0f} quotes/s** "
                      f"({wq['rps'] / wh['rps']:.2f}x its own /healthz rate in the same run).")
     stages = results.get("stages_cpu_ms")
     if stages:
@@ -431,7 +446,10 @@ def _readme(results: dict[str, Any]) -> str:
         f"{' (over a unix socket)' if results.get('redis_socket') else ' (TCP on loopback)'}, "
         f"{results['history']} receipts of history applied first ({results['customers']} "
         f"customers with state), {results['bodies']} distinct valid 8-line sales of the "
-        f"standard workload as bodies, one quote-server process (uvloop, bearer tokens)"
+        f"standard workload as bodies, "
+        + ("one quote-server process" if results.get("servers", 1) == 1 else
+           f"{results['servers']} quote-server processes on one port (--reuse-port)")
+        + " (uvloop, bearer tokens)"
         + (f"; server, Redis and load generators at nice {results['nice']}"
            if results.get("nice") else "")
         + ("; the server pinned to a core of its own, Redis and the load generators to the "
@@ -482,14 +500,20 @@ def main() -> int:
     ap.add_argument("--redis-socket", action="store_true",
                     help="reach the co-located Redis over a unix socket (a sidecar sharing a "
                          "volume) instead of TCP on loopback")
+    ap.add_argument("--servers", type=int, default=1,
+                    help="quote-server processes sharing the port (--reuse-port), as pods behind "
+                         "a Service; the max rate is then theirs together")
     ap.add_argument("--vegeta", action="store_true",
                     help="the target rate once more with vegeta (must be on PATH)")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--readme", type=Path, default=REPO / "benchmarks" / "README.md")
     args = ap.parse_args()
+    if args.servers < 1 or (args.servers > 1 and args.pin):
+        ap.error("--servers must be >= 1, and --pin pins one server only")
     results: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "history": args.history,
-        "nice": args.nice, "pin": args.pin, "redis_socket": args.redis_socket,
+        "nice": args.nice, "pin": args.pin, "servers": args.servers,
+        "redis_socket": args.redis_socket,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_before": " ".join(f"{x:.1f}" for x in os.getloadavg())},
         "open_loop": {}, "max": {},
@@ -523,7 +547,7 @@ def main() -> int:
             body_file.write_bytes(b"\n".join(bodies) + b"\n")
             token = secrets.token_urlsafe(24)
             (tmp / "tokens").write_text(token + "\n")
-            srv = Server(url, tmp / "tokens", tmp / "quote-server.log")
+            srv = Server(url, tmp / "tokens", tmp / "quote-server.log", args.servers)
             results["machine"]["intrinsic_latency_ms"] = _intrinsic_latency_ms()
             rates = [float(x) for x in args.sweep.split(",") if x.strip()] + [args.rate]
             for rate in rates:
