@@ -56,10 +56,12 @@ class Sinks:
                                    + b"\n")
         elif self.results is not None:
             self.results.write(o.result_json() + b"\n")
-        if self.events is not None and (o.events or timer_events):
-            dumps = orjson.dumps
-            self.events.write(b"".join([dumps(ev) + b"\n" for ev in o.events]
-                                       + [dumps(ev) + b"\n" for ev in timer_events]))
+        if self.events is not None:
+            write, dumps = self.events.write, orjson.dumps
+            for ev in o.events:
+                write(dumps(ev) + b"\n")
+            for ev in timer_events:
+                write(dumps(ev) + b"\n")
 
 
 class TimerQueue:
