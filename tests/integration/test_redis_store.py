@@ -207,6 +207,33 @@ async def test_redelivery_after_a_day_is_the_first_answer_not_a_duplicate(redis_
         await store.close()
 
 
+async def test_committed_answers_and_claims_dropped_by_partition(redis_url, redis_client):
+    """An UNLINK per partition (and chunk) drops exactly the keys named, across partitions."""
+    from streamproc.state.redis import store as store_mod
+
+    program = program_from_dict(PROGRAM)
+    store = RedisStore(redis_url, program, prefix="dr1")
+    k = store.keys
+    kept = {0: [f"receipts/0/{i}" for i in range(5)], 3: ["receipts/3/7"]}
+    for p, os_ in {**kept, 1: ["receipts/1/1"]}.items():
+        for o in os_:
+            redis_client.set(k.output(p, o), b"x")
+    for rid in ("R1", "R2", "R3"):
+        redis_client.set(k.claims(rid), b"x")
+    old = store_mod.DROP_CHUNK
+    store_mod.DROP_CHUNK = 2  # several chunks a partition
+    try:
+        await store.drop_outputs(kept)
+        await store.drop_claims(["R1", "R3"])
+    finally:
+        store_mod.DROP_CHUNK = old
+        await store.close()
+    assert [redis_client.exists(k.output(p, o)) for p, os_ in kept.items() for o in os_] \
+        == [0] * 6
+    assert redis_client.exists(k.output(1, "receipts/1/1")) == 1
+    assert [redis_client.exists(k.claims(r)) for r in ("R1", "R2", "R3")] == [0, 1, 0]
+
+
 async def test_a_return_rejected_before_its_sale_stays_rejected_when_redelivered(
         redis_url, redis_client):
     program = program_from_dict(PROGRAM)
