@@ -121,8 +121,9 @@ class Replay:
         self.program = program
         self.processor = make_processor(program, engine)
         self.state = state or MemoryState()
+        # an extension built before `FastProcessor.fire_due` existed: the Python timers
         self.timers = TimerQueue(program, self.state, self.processor.next_due,
-                                 fire_due=self.processor.fire_due)
+                                 fire_due=getattr(self.processor, "fire_due", None))
         self.report = RunReport()
         self.clock_us: int | None = None
 
