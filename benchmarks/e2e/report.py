@@ -132,42 +132,46 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 # Written after looking at the figures; the goal checks below it are computed on every run.
 ANALYSIS = """\
-Honest reading (run of 2026-11-25 22:47 on the 2-core VM, quiet this time: "others" stays at
-~0.03 core). Since the first run of this benchmark the worker reads receipts with aiokafka
-`getmany` instead of a faust agent, sends its records as one record batch per partition,
-decodes receipts with the compiled validator, sums its metrics per batch and waits for Kafka's
-acknowledgements only before committing offsets (every second): (d) went from 2.2k/s to 3.6k/s.
+Honest reading (run of 2026-12-03 16:19-16:26, `--only a,d`, defaults otherwise: 1,000,000
+receipts, steady rate 10,000/s for 30 s, cap 120 s; NOT a quiet machine: load average 2.5-3.6
+before and after, other helpers' tests and a quote benchmark used 0.8-1.0 core next to it,
+column "others"). (b), (c) and (e) were not run this time; their conclusions (a faust agent
+per receipt costs far more than aiokafka `getmany`; the reference engine is not what limits
+the worker) come from the run of 2026-11-25 and are in this file's history.
 
-- **(d) >= 20k receipts/s: not met, by ~5.6x** (3.6k/s on 0.94 core, 3.8k receipts per
-  CPU-second). **>= 50 % of (a): not met** (11 %; (a) moves 33k/s on 0.7 core, 49k per
-  CPU-second). **p99 < 100 ms at a steady 10k/s: not met** - one worker cannot absorb 10k/s at
-  all (an earlier run at 10k/s in: the backlog grew, p50 35 s, p99 67 s). At a rate it can
-  carry, 2,000/s, the latency is p50 34 ms, p95 129 ms, p99 212 ms ((a) at the same rate:
-  p50 20 ms, p99 153 ms - the benchmark's own Python producer and the broker on the same two
-  cores set that floor).
-- **The consumer choice, measured**: (e) is the same worker reading receipts through a faust
-  agent (`take_events`): 3.0k/s against 3.6k/s for (d), and the Faust passthrough (b) tops out
-  at 4.9k/s (7.8k per CPU-second) where aiokafka alone (a) does 33k/s - faust's per-event path
-  (conductor, stream queue, an Event, tasks and futures per step) costs ~100 us a message.
-  So the worker keeps faust for its app, the profiles agent and the timers, and reads receipts
-  with `getmany` (`src/streamproc/stream/receipts_loop.py`).
-- **The wall now is the per-receipt Python bookkeeping around the engine.** The batch path
-  alone (no Kafka; real Redis; compiled engine and decoder) runs at 4.2k/s under the profiler's
-  weight and ~5.5k/s without it. In the worker under cProfile (78k receipts in 30 s):
-  `Processor.process_sale` ~35 % of all time - the customer context, ledger grants and
-  settlement, events, the receipt record kept for returns, the result dict (`calc_sale` itself
-  is C, ~5 us) -, Redis `load`/`commit` ~19 % (mostly redis-py packing one big Lua call's
-  arguments and parsing its reply), the compiled decoder a few %, JSON encoding and the Kafka
-  record batches the rest. (c) with the reference engine reaches 2.1k/s: the engine is no
-  longer what limits the worker.
-- Profiles and timers share the worker's event loop; timers fire only for the customers of the
-  worker's own partitions, between its batches.
+- **(d) >= 50 % of (a): not met** - (d) 3,148/s against (a) 31,248/s, **10 %** ((d)/(a) =
+  0.10). Per CPU-second, which the contention disturbs less: (d) 4,051 receipts, (a) 44,287
+  (9 %). An earlier run the same afternoon (16:03, before 8050e81, "others" 1.1-1.4 cores)
+  gave (d) 2,492/s, (a) 16,667/s (15 %, only because (a) was starved more), 3,808 per
+  CPU-second for (d).
+- **(d) >= 20k receipts/s: not met** (3.1k/s on 0.78 core). **p99 <= 100 ms at a steady
+  10k/s: not met** - one worker cannot carry 10k/s (its producer reached 7,844/s here): the
+  backlog grows during the phase, p50 48 s, p99 74 s, the last output 60 s after the last
+  send. (a) at the same rate: p50 19 ms, p99 46 ms (9,369/s achieved).
+- **What changed since the 2026-11-25 run, for (d)** (issue 12): the receipt records are
+  one packed value per customer, written by a compiled splice that keeps the bytes of the
+  records a batch did not change and read by a compiled decoder (1125d7e, 66d1628; the batch
+  path's records cost went from the largest item to ~2 %, see "Worker batch path" above),
+  and committed messages' answers are dropped with one UNLINK per partition instead of one
+  command per message (8050e81: that drop was 15 % of the worker's time under cProfile in
+  the 16:03 run - 55k redis-py commands packed for 42k receipts; 5.8k for 67k now).
+  Per CPU-second (d) is 4.0k against 3.8k on 2026-11-25, within the noise of this machine:
+  the catch-up covers the first ~370k receipts of a month, where customers have few records
+  (the splice pays most late in the month and for frequent customers), and the processor
+  itself (compiled, ~9 % own time plus its Python objects) and redis-py remain.
+- **Where (d)'s time goes now** (its process under cProfile, 67k receipts in 30 s, shares of
+  ~27 s): applying batches 39 % (the batch's computation 19 %, the Redis load and commit
+  calls ~16 %, most of it redis-py packing one big Lua call's arguments and parsing the
+  reply), the faust consumer's fetcher and the receipts loop's Kafka side ~10 %, the event
+  loop's polling ~8 %. Batch path alone (no Kafka): 6,035 receipts/s, Redis calls half its
+  wall time.
 
-What it would take: moving the processor's bookkeeping (buckets, context, result and Redis
-records) into the compiled module so a batch goes from Kafka bytes to Redis arguments and
-result bytes with no Python objects per line; and more processes - one worker per core per
-partition set (two workers on this machine share its two cores with Kafka and Redis). On 2
-shared cores, 20k/s from one process is out of reach for a Python worker of this scope.
+What it would take: the batch from Kafka bytes to Redis arguments and result bytes in
+compiled code with no Python objects per receipt (the replay section's seams: a batch entry
+point, receipts decoded into C arrays, customers as C structs over the packed state); the
+Redis calls' arguments built as one buffer instead of by redis-py per argument; and more
+processes (one worker per core per partition set) - on 2 shared cores, with the broker and
+Redis on them too, 50 % of a passthrough from one Python process is not in reach today.
 """
 
 
