@@ -54,6 +54,7 @@ demo: install jars
 	$(PYTHON) -m streamproc.tools.demo
 
 clean:
-	rm -rf .cache build .run deploy/local/libs src/streamproc/_fastcalc.c src/streamproc/_fastcalc*.so
+	rm -rf .cache build .run deploy/local/libs src/streamproc/_fastcalc.c src/streamproc/_fastcalc*.so \
+		src/streamproc/_fc_build.pxi
 
 FORCE:

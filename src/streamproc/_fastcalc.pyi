@@ -18,6 +18,7 @@ from streamproc.engine.processor import Outcome
 from streamproc.engine.stateview import StateView
 
 COMPILED: bool
+SOURCE_DIGEST: str  # of the sources it was built from (engine/compiled_sources.py)
 
 # engine (_fc_engine.pxi)
 class FastEngine:

@@ -1,7 +1,8 @@
 """Choose the sale engine and the receipt decoder: compiled `_fastcalc` (default) or reference.
 
-The compiled code is never replaced silently: when the extension is not built, asking for it
-raises `CompiledEngineMissing`; the reference runs only when asked for by name.
+The compiled code is never replaced silently: when the extension is not built, or was built
+from other sources than the ones beside it, asking for it raises `CompiledEngineMissing`; the
+reference runs only when asked for by name.
 
 A decoder is `parse_receipt(raw: bytes | str) -> Receipt` that raises `Reject` for anything
 outside spec section 2. Both decoders are interchangeable: the compiled one
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, cast
 
@@ -23,6 +25,7 @@ from streamproc.domain import receipt as _receipt
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt
 from streamproc.engine.calc import SaleEngine
+from streamproc.engine.compiled_sources import source_digest
 from streamproc.engine.reference import ReferenceEngine
 from streamproc.errors import StreamprocError
 
@@ -58,6 +61,12 @@ def load_fastcalc() -> ModuleType:
     origin = getattr(mod, "__file__", "") or ""
     if not origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
         raise CompiledEngineMissing(f"streamproc._fastcalc at {origin} is not a compiled extension")
+    sources = source_digest(Path(origin).parent)
+    if sources is not None and getattr(mod, "SOURCE_DIGEST", None) != sources:
+        raise CompiledEngineMissing(
+            f"the compiled engine {origin} was built from other sources than the ones beside it "
+            "(a checkout whose extension was not rebuilt); run `make build` (or "
+            "`pip install -e .`) to compile it again")
     return mod
 
 

@@ -121,9 +121,8 @@ class Replay:
         self.program = program
         self.processor = make_processor(program, engine)
         self.state = state or MemoryState()
-        # an extension built before `FastProcessor.fire_due` existed: the Python timers
         self.timers = TimerQueue(program, self.state, self.processor.next_due,
-                                 fire_due=getattr(self.processor, "fire_due", None))
+                                 fire_due=self.processor.fire_due)
         self.report = RunReport()
         self.clock_us: int | None = None
 

@@ -54,3 +54,36 @@ def test_status_reports_missing_when_import_raises(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(importlib, "import_module", blocked)
     ok, detail = selection.compiled_engine_status()
     assert not ok and "simulated" in detail
+
+
+def test_the_extension_was_built_from_the_sources_beside_it() -> None:
+    from pathlib import Path
+
+    from streamproc.engine.compiled_sources import source_digest
+
+    mod = selection.load_fastcalc()
+    assert source_digest(Path(mod.__file__).parent) == mod.SOURCE_DIGEST
+
+
+def test_an_extension_built_from_other_sources_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """A checkout whose sources moved on without a rebuild: refused, with how to rebuild."""
+    import shutil
+    from pathlib import Path
+
+    from streamproc.engine.compiled_sources import source_digest
+
+    pkg = Path(selection.load_fastcalc().__file__).parent
+    copy = tmp_path / "streamproc"
+    copy.mkdir()
+    for f in [pkg / "_fastcalc.pyx", *pkg.glob("_fc_*.pxi"), *pkg.glob("_fc_*.pxd")]:
+        shutil.copy(f, copy / f.name)
+    assert source_digest(copy) == source_digest(pkg)
+    part = next(copy.glob("_fc_ledger.pxi"))
+    part.write_text(part.read_text() + "\n# one more line\n")
+    edited = source_digest(copy)
+    assert edited != source_digest(pkg)
+    monkeypatch.setattr(selection, "source_digest", lambda _: edited)
+    ok, detail = selection.compiled_engine_status()
+    assert not ok and "other sources" in detail and "make build" in detail
