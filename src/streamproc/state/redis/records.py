@@ -199,8 +199,8 @@ try:
 
     _c_pack, _c_splice = _fastcalc.pack_records, _fastcalc.splice_records
     _c_unpack = _fastcalc.unpack_records
-except (ImportError, AttributeError):  # no compiled module (or an older build): the reference
-    pass
+except ImportError:  # no compiled module (a worker refuses to start so; an older build is
+    pass  # refused by engine.selection): the reference, as `stateformat.state_codec`
 
 
 def unpack_fast(raw: bytes, customer_id: str | None, named: str | None = None
