@@ -132,22 +132,21 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 # Written after looking at the figures; the goal checks below it are computed on every run.
 ANALYSIS = """\
-Honest reading (run of 2026-12-03 16:19-16:26, `--only a,d`, defaults otherwise: 1,000,000
-receipts, steady rate 10,000/s for 30 s, cap 120 s; NOT a quiet machine: load average 2.5-3.6
-before and after, other helpers' tests and a quote benchmark used 0.8-1.0 core next to it,
-column "others"). (b), (c) and (e) were not run this time; their conclusions (a faust agent
-per receipt costs far more than aiokafka `getmany`; the reference engine is not what limits
-the worker) come from the run of 2026-11-25 and are in this file's history.
+Honest reading (run of 2026-12-03 16:39-16:46, `--only a,d`, defaults otherwise: 1,000,000
+receipts, steady rate 10,000/s for 30 s, cap 120 s; a quiet machine: load average 0.6-1.3,
+nothing else running, column "others"). (b), (c) and (e) were not run this time; their
+conclusions (a faust agent per receipt costs far more than aiokafka `getmany`; the reference
+engine is not what limits the worker) come from the run of 2026-11-25 and are in this file's
+history.
 
-- **(d) >= 50 % of (a): not met** - (d) 3,148/s against (a) 31,248/s, **10 %** ((d)/(a) =
-  0.10). Per CPU-second, which the contention disturbs less: (d) 4,051 receipts, (a) 44,287
-  (9 %). An earlier run the same afternoon (16:03, before 8050e81, "others" 1.1-1.4 cores)
-  gave (d) 2,492/s, (a) 16,667/s (15 %, only because (a) was starved more), 3,808 per
-  CPU-second for (d).
-- **(d) >= 20k receipts/s: not met** (3.1k/s on 0.78 core). **p99 <= 100 ms at a steady
-  10k/s: not met** - one worker cannot carry 10k/s (its producer reached 7,844/s here): the
-  backlog grows during the phase, p50 48 s, p99 74 s, the last output 60 s after the last
-  send. (a) at the same rate: p50 19 ms, p99 46 ms (9,369/s achieved).
+- **(d) >= 50 % of (a): not met** - (d) 3,784/s against (a) 37,034/s, **10 %**. Per
+  CPU-second: (d) 4,203 receipts, (a) 46,083 (9 %). (d) starts at 4.5k/s and ends its 120 s
+  at 3.0k/s, as customers come back with state and records to load, update and write. Runs
+  the same afternoon on a busy machine (load 2.5-3.6) gave the same ratio: 3,148 against
+  31,248/s (16:19).
+- **(d) >= 20k receipts/s: not met** (3.8k/s on 0.9 core). **p99 <= 100 ms at a steady
+  10k/s: not met** - one worker cannot carry 10k/s: the backlog grows during the phase
+  (9,299/s sent), p50 29 s, p99 62 s. (a) at the same rate: p50 22 ms, p99 364 ms.
 - **What changed since the 2026-11-25 run, for (d)** (issue 12): the receipt records are
   one packed value per customer, written by a compiled splice that keeps the bytes of the
   records a batch did not change and read by a compiled decoder (1125d7e, 66d1628; the batch
@@ -155,16 +154,16 @@ the worker) come from the run of 2026-11-25 and are in this file's history.
   and committed messages' answers are dropped with one UNLINK per partition instead of one
   command per message (8050e81: that drop was 15 % of the worker's time under cProfile in
   the 16:03 run - 55k redis-py commands packed for 42k receipts; 5.8k for 67k now).
-  Per CPU-second (d) is 4.0k against 3.8k on 2026-11-25, within the noise of this machine:
-  the catch-up covers the first ~370k receipts of a month, where customers have few records
+  Per CPU-second (d) is 4.2k against 3.8k on 2026-11-25, about the noise of this machine:
+  the catch-up covers the first ~450k receipts of a month, where customers have few records
   (the splice pays most late in the month and for frequent customers), and the processor
   itself (compiled, ~9 % own time plus its Python objects) and redis-py remain.
-- **Where (d)'s time goes now** (its process under cProfile, 67k receipts in 30 s, shares of
-  ~27 s): applying batches 39 % (the batch's computation 19 %, the Redis load and commit
-  calls ~16 %, most of it redis-py packing one big Lua call's arguments and parsing the
-  reply), the faust consumer's fetcher and the receipts loop's Kafka side ~10 %, the event
-  loop's polling ~8 %. Batch path alone (no Kafka): 6,035 receipts/s, Redis calls half its
-  wall time.
+- **Where (d)'s time goes now** (its process under cProfile for 30 s, 90k receipts; the
+  batch path alone, no Kafka, does 6,707 receipts/s with Redis calls 53 % of its wall time):
+  the compiled processor and the Python objects it makes per receipt (`compute_message`,
+  10 % own time), redis-py packing the load and commit calls' arguments (`pack_command` and
+  `encode`, 9 %), the commit per partition (4 %), the event loop's polling (7 %), the Kafka
+  side and the batch's parsing the rest, thinly spread.
 
 What it would take: the batch from Kafka bytes to Redis arguments and result bytes in
 compiled code with no Python objects per receipt (the replay section's seams: a batch entry
