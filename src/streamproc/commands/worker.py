@@ -97,10 +97,11 @@ async def _wait_for_servers(s: WorkerSettings) -> None:
     host, port = parse_addr(s.metrics_addr)
     runner = None
     try:
-        runner = await serve(make_app(LoyaltyMetrics(), lambda: False, lambda: True), host, port)
+        runner = await serve(make_app(LoyaltyMetrics(), lambda: False, lambda: True), host, port,
+                             announce=False)
     except OSError as exc:  # the port taken: the check goes on, the worker's own start says so
-        logging.getLogger("streamproc.worker").warning("health endpoint not served while "
-                                                       "waiting: %s", exc)
+        logging.getLogger("streamproc.worker").debug("health endpoint not served while "
+                                                     "waiting: %s", exc)
     try:
         await preflight(s)
     finally:

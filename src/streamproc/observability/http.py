@@ -75,9 +75,12 @@ def make_app(
 
 
 async def serve(
-    app: web.Application, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    app: web.Application, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+    announce: bool = True,
 ) -> web.AppRunner:
-    """Start `app` on host:port (port 0 picks a free one, see `bound_port`); stop with `stop`."""
+    """Start `app` on host:port (port 0 picks a free one, see `bound_port`); stop with `stop`.
+    `announce=False` logs where at debug level only (the worker's wait for its servers, whose
+    failure must stay one line)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -86,7 +89,8 @@ async def serve(
     except BaseException:
         await runner.cleanup()
         raise
-    log.info("metrics and health endpoint on %s", runner.addresses)
+    log.log(logging.INFO if announce else logging.DEBUG, "metrics and health endpoint on %s",
+            runner.addresses)
     return runner
 
 
