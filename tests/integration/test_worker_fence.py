@@ -75,6 +75,11 @@ def test_a_stale_owner_writes_nothing(tmp_path, kafka_bootstrap, redis_url):
 
     try:
         _wait_profiles(redis_url, prefix, len(customers), [a, b])
+        # both own receipts partitions before any receipt is sent: a worker that joins late
+        # may find the other has drained its share already, and never see a 2nd batch
+        _wait(lambda: len(f := _fences(redis_url, prefix)) == 6
+              and len({m for _, m in f.values()}) == 2,
+              "both workers own receipts partitions", 120, problem)
         asyncio.run(produce(kafka_bootstrap, f"{prefix}-receipts", receipts[:20_000]))
         pid = a.proc.pid  # type: ignore[union-attr]
         _wait(lambda: _run_state(pid) == "T", "a paused itself", 120, problem)

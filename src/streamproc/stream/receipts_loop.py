@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from streamproc.processing.batch import InMessage
@@ -104,9 +104,14 @@ class ReceiptsLoop:
         await self.consumer.start()
         self.consumer.subscribe([self.topic], listener=_Listener(self))
         delay = 0.1
+        rewinding = False  # a batch failed: read again from the committed offsets first
         try:
             while not self.stopping:
                 try:
+                    if rewinding:
+                        async with self.lock:
+                            await self.rewind()
+                        rewinding = False
                     await self._step()
                     delay = 0.1
                 except KafkaError as exc:  # infrastructure: wait and redo, never exit
@@ -115,8 +120,7 @@ class ReceiptsLoop:
                                 "in %.1fs", exc, delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
-                    async with self.lock:
-                        await self.rewind()
+                    rewinding = True  # until a rewind succeeds, no batch is read
             async with self.lock:
                 await self.flush()
         finally:
@@ -150,10 +154,13 @@ class ReceiptsLoop:
         self.offsets.clear()
         for tp in self.assignment():
             committed = await self.consumer.committed(tp)
-            if committed is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, committed)
+            try:
+                if committed is None:
+                    await self.consumer.seek_to_beginning(tp)
+                else:
+                    self.consumer.seek(tp, committed)
+            except IllegalStateError:  # revoked meanwhile: its new owner reads from there
+                log.info("%s was revoked while rewinding; its new owner reads it", tp)
 
     async def flush(self) -> None:
         """Wait until Kafka has every record of the batches handled so far, then commit their
