@@ -181,7 +181,6 @@ class Server:
     """`processes` quote-server processes on one port (`--reuse-port` when more than one)."""
 
     def __init__(self, url: str, tokens: Path, log: Path, processes: int = 1) -> None:
-        self.log = log
         self.procs: list[subprocess.Popen] = []
         self.port = 0
         for i in range(processes):

@@ -21,7 +21,6 @@ from streamproc.domain.deadletter import internal_reject, raw_fields
 from streamproc.domain.program import Program
 from streamproc.domain.receipt import Receipt, Reject, parse_profile
 from streamproc.domain.result import Event
-from streamproc.engine import timers
 from streamproc.engine.model import CustomerState
 from streamproc.engine.processor import REJECTED, Outcome, SaleEngine, make_processor
 from streamproc.replay.report import RunReport
@@ -67,17 +66,16 @@ class Sinks:
 class TimerQueue:
     """Customers by their next due timer, fired as the replay's clock moves."""
 
-    def __init__(self, program: Program, state: MemoryState,
-                 next_due: Callable[[CustomerState], int | None] | None = None,
-                 text: bool = True,
-                 fire_due: Callable[[CustomerState, int, bool], list[Event]] | None = None
-                 ) -> None:
-        self.program = program
+    def __init__(self, state: MemoryState,
+                 next_due: Callable[[CustomerState], int | None],
+                 fire_due: Callable[[CustomerState, int, bool], list[Event]],
+                 text: bool = True) -> None:
+        """`next_due` / `fire_due`: the processor's (`timers.next_due` / `fire_due`, or their
+        compiled twins)."""
         self.text = text  # False: events without ids and times (`timers.fire_due`)
         self.state = state
-        self.next_due = next_due or (lambda st: timers.next_due(st, program))
-        self.fire_due = fire_due or (lambda st, now, text: timers.fire_due(st, program, now,
-                                                                            text))
+        self.next_due = next_due
+        self.fire_due = fire_due
         self.heap: list[tuple[int, str]] = []
         self.due: dict[str, int] = {}
         self.failures = 0
@@ -121,8 +119,7 @@ class Replay:
         self.program = program
         self.processor = make_processor(program, engine)
         self.state = state or MemoryState()
-        self.timers = TimerQueue(program, self.state, self.processor.next_due,
-                                 fire_due=self.processor.fire_due)
+        self.timers = TimerQueue(self.state, self.processor.next_due, self.processor.fire_due)
         self.report = RunReport()
         self.clock_us: int | None = None
 
