@@ -37,11 +37,18 @@ from streamproc.engine.plan import compile_plan
 COMPILED = True
 import_datetime()
 
+# timeutil's offset-per-UTC-hour cache and formattable bounds, shared by the engine's local
+# time (`FastEngine._local`) and the timers' event times (`_fmt_us`)
+from streamproc.domain import timeutil as _tu
+cdef dict _TU_HOURS = _tu._HOURS
+cdef int64_t _FMT_MIN = _tu.FORMAT_MIN_US
+cdef int64_t _FMT_MAX = _tu.FORMAT_MAX_US
+
 from streamproc._fc_common cimport (PyTypeObject, PyLong_AsLongLongAndOverflow,
                                     PyLong_AsUnsignedLongLong, PyUnicode_GET_LENGTH,
                                     PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND,
                                     PyUnicode_AsUTF8AndSize, _slot_offset, _get, _set, _getp,
-                                    _days_from_civil, _bday_ok, _small_int)
+                                    _days_from_civil, _bday_ok, _small_int, _floor_div)
 from streamproc._fc_math cimport (fc_rem, fc_unit, fc_item, fc_md, fc_md3, fc_split,
                                   fc_sort_units, fc_lslot, fc_phash)
 

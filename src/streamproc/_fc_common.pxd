@@ -96,3 +96,11 @@ cdef inline int _small_int(object o, int64_t *out) noexcept:
         return 0
     out[0] = x
     return 1
+
+
+cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept:
+    """a // b rounded down, as Python's (cdivision truncates towards zero)."""
+    cdef int64_t q = a // b
+    if q * b > a:
+        q -= 1
+    return q

@@ -21,15 +21,11 @@ cdef Py_ssize_t X_USES = _slot_offset(SaleContext, "uses")
 cdef Py_ssize_t X_OFFERS = _slot_offset(SaleContext, "offers")
 cdef Py_ssize_t X_BUDGET = _slot_offset(SaleContext, "budget_left")
 cdef Py_ssize_t X_USED = _slot_offset(SaleContext, "used_codes")
-# the zone's offset per UTC hour, shared with timeutil.format_us (FastEngine._local)
-from streamproc.domain import timeutil as _e_tu
+# the zone's offset per UTC hour: timeutil's cache (`_TU_HOURS`, _fastcalc.pyx) (FastEngine._local)
 from datetime import date as _e_date
-cdef dict _E_HOURS = _e_tu._HOURS
-cdef object _e_hour_offset = _e_tu._hour_offset
-cdef Py_ssize_t _E_CACHE_MAX = _e_tu._CACHE_MAX
-cdef int64_t _E_FMT_MIN = _e_tu.FORMAT_MIN_US
-cdef int64_t _E_FMT_MAX = _e_tu.FORMAT_MAX_US
-cdef int64_t _E_EPOCH_ORDINAL = _e_tu._EPOCH_ORDINAL
+cdef object _e_hour_offset = _tu._hour_offset
+cdef Py_ssize_t _E_CACHE_MAX = _tu._CACHE_MAX
+cdef int64_t _E_EPOCH_ORDINAL = _tu._EPOCH_ORDINAL
 cdef object _e_date_fromordinal = _e_date.fromordinal
 cdef Py_ssize_t SC_OFF[15]
 _SC_FIELDS = ("line_discount", "line_redeemed", "line_accrued", "line_spend", "discounts",
@@ -544,9 +540,7 @@ cdef class FastEngine:
         """(weekday, minute of day, local date), cached per UTC minute; a miss reads the zone's
         offset for that UTC hour from timeutil's cache (`format_us`'s) and does the
         arithmetic, `from_us` only for an hour whose offset changes or is not whole minutes."""
-        cdef int64_t mk = ts // 60000000, hour, local, days, wd
-        if mk * 60000000 > ts:  # floor: cdivision truncates towards zero (ts < 0)
-            mk -= 1
+        cdef int64_t mk = _floor_div(ts, 60000000), hour, local, days, wd
         key = mk
         hit = self.time_cache.get(key)
         if hit is not None:
@@ -554,13 +548,11 @@ cdef class FastEngine:
         if len(self.time_cache) > 100000:
             self.time_cache.clear()
         got = None
-        if _E_FMT_MIN <= ts <= _E_FMT_MAX:
-            hours = _E_HOURS.get(self.tz)
+        if _FMT_MIN <= ts <= _FMT_MAX:
+            hours = _TU_HOURS.get(self.tz)
             if hours is None:
-                hours = _E_HOURS[self.tz] = {}
-            hour = ts // 3600000000
-            if hour * 3600000000 > ts:
-                hour -= 1
+                hours = _TU_HOURS[self.tz] = {}
+            hour = _floor_div(ts, 3600000000)
             hkey = hour
             if hkey in <dict>hours:
                 got = (<dict>hours)[hkey]
@@ -570,9 +562,7 @@ cdef class FastEngine:
                 got = (<dict>hours)[hkey] = _e_hour_offset(hkey, self.tz)
         if got is not None:
             local = ts + <int64_t>(<tuple>got)[0]
-            days = local // 86400000000
-            if days * 86400000000 > local:
-                days -= 1
+            days = _floor_div(local, 86400000000)
             wd = (days + 3) % 7  # 1970-01-01 was a Thursday (Monday is 0)
             if wd < 0:
                 wd += 7

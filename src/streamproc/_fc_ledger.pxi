@@ -308,24 +308,12 @@ def next_due(st, program):
     return _t_next_due(st, None if d is None else d * 86_400_000_000)
 
 
-from streamproc.domain import timeutil as _tu
-
-cdef object _tu_format_us = _tu.format_us
-cdef dict _TU_HOURS = _tu._HOURS
+cdef object _tu_format_us = _tu.format_us  # `_tu`, `_TU_HOURS`, `_FMT_MIN/MAX`: _fastcalc.pyx
 cdef dict _TU_DAYS = _tu._DAYS
-cdef int64_t _FMT_MIN = _tu.FORMAT_MIN_US
-cdef int64_t _FMT_MAX = _tu.FORMAT_MAX_US
 DEF US_HOUR = 3600000000
 DEF US_DAY_L = 86400000000
 if _tu.US_PER_HOUR != US_HOUR or _tu.US_PER_DAY != US_DAY_L:
     raise ImportError("timeutil changed: update streamproc._fc_ledger.pxi")
-
-
-cdef inline int64_t _floor_div(int64_t a, int64_t b) noexcept:
-    cdef int64_t q = a // b  # cdivision: truncates towards zero
-    if q * b > a:
-        q -= 1
-    return q
 
 
 cdef str _fmt_us(int64_t us, object tz):
