@@ -228,6 +228,12 @@ def readme_section(res: dict[str, Any]) -> str:
                        f" receipts matched; max {_ms(lt.get('max_ms'))} ms; last output"
                        f" {lt['drain_seconds_after_last_send']} s after the last send.")
         out.append("")
+    budget = cpu_budget(res)
+    if budget:
+        out += ["Where the CPU goes, per receipt (cores used in the active window / catch-up"
+                " rate; \"bound by one process\": the rate the variant's process would reach"
+                " using a whole core at this cost; \"by the machine\": the rate all"
+                " three would reach sharing every core):", "", *budget, ""]
     goals = goal_checks(res)
     if goals:
         out += ["Goals:", *[f"- {g}" for g in goals], ""]
@@ -284,6 +290,41 @@ def goal_checks(res: dict[str, Any]) -> list[str]:
         out.append(f"(d) p99 < 100 ms at a steady {res['settings']['rate']:,}/s:"
                    f" **{'met' if ok else 'NOT met'}** (p99 {ld['p99_ms']:,.0f} ms at"
                    f" {ld['achieved_rate']:,.0f}/s in).")
+    return out
+
+
+def cpu_budget(res: dict[str, Any]) -> list[str]:
+    """CPU a receipt costs in each process of a catch-up, and what (d) may spend at half of
+    (a)'s rate: the bound a target sets on this machine, from the same run's figures."""
+    cu = res.get("catch_up", {})
+    ncpu = res.get("machine", {}).get("nproc") or os.cpu_count() or 1
+    out = ["| variant | µs CPU a receipt: variant / broker / redis / all three |"
+           " bound by one process | bound by the machine |",
+           "| --- | --- | ---: | ---: |"]
+    rows = 0
+    for v, c in cu.items():
+        cpu, rate = c.get("cpu") or {}, c.get("rate")
+        if not cpu or not rate:
+            continue
+        us = {k: cpu[f"{k}_cores"] / rate * 1e6 for k in ("variant", "broker", "redis")}
+        total = sum(us.values())
+        out.append(f"| ({v}) | {us['variant']:,.0f} / {us['broker']:,.0f} / {us['redis']:,.0f}"
+                   f" / {total:,.0f} | {1e6 / max(us['variant'], 1e-9):,.0f}/s |"
+                   f" {ncpu * 1e6 / max(total, 1e-9):,.0f}/s |")
+        rows += 1
+    if not rows:
+        return []
+    d, a = cu.get("d"), cu.get("a")
+    if d and a and d.get("cpu") and a.get("rate"):
+        goal = a["rate"] / 2
+        us_d = d["cpu"]["variant_cores"] / d["rate"] * 1e6
+        all_d = sum(d["cpu"][f"{k}_cores"] for k in ("variant", "broker", "redis")) \
+            / d["rate"] * 1e6
+        out += ["", f"At half of (a), {goal:,.0f} receipts/s, (d)'s one process may spend"
+                f" {1e6 / goal:,.0f} µs of CPU a receipt (it spends {us_d:,.0f}: "
+                f"{us_d * goal / 1e6:.1f} cores' worth), and (d) with its broker and"
+                f" redis-server {ncpu * 1e6 / goal:,.0f} µs on {ncpu} cores (they spend"
+                f" {all_d:,.0f})."]
     return out
 
 

@@ -56,7 +56,15 @@ from harness import (
     log,
     produce_backlog,
 )
-from report import goal_checks, machine_info, plot, print_table, readme_section, write_readme
+from report import (
+    cpu_budget,
+    goal_checks,
+    machine_info,
+    plot,
+    print_table,
+    readme_section,
+    write_readme,
+)
 from variants import Bench, cprofile_worker, profile_batch_path, profile_worker
 
 from streamproc.tools.devstack import KafkaBroker, RedisServer
@@ -179,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     table = print_table(res)
     print()
     print(table)
+    budget = cpu_budget(res)
+    if budget:
+        print()
+        print("\n".join(budget))
     for g in goal_checks(res):
         print("-", g.replace("**", ""))
     if not args.no_readme:
