@@ -16,6 +16,8 @@ from streamproc.engine.model import CustomerState, ReceiptRecord
 from streamproc.engine.plan import Plan
 from streamproc.engine.processor import Outcome
 from streamproc.engine.stateview import StateView
+from streamproc.replay.report import RunReport
+from streamproc.state.memory import MemoryState
 
 COMPILED: bool
 SOURCE_DIGEST: str  # of the sources it was built from (engine/compiled_sources.py)
@@ -74,6 +76,31 @@ class FastProcessor:
         self, receipt: Receipt, view: StateView, raw: bytes | str = b"", origin: str | None = None
     ) -> Outcome: ...
     def rejected(self, rej: Reject, raw: bytes | str) -> Outcome: ...
+    def replay_parts(
+        self, state: MemoryState, report: RunReport,
+        on_error: Callable[[int, bytes, Exception, str], Outcome],
+    ) -> tuple[TimerHeap, ReplayLoop]: ...
 
 # result JSON (_fc_json.pxi): `orjson.dumps(o)` for results and events, None when unsure
 def encode_json(o: object) -> bytes | None: ...
+
+# replay loop (_fc_replay.pxi): `replay.in_memory.Replay.step` a chunk of messages a call
+class TimerHeap:
+    """`replay.in_memory.TimerQueue` over the compiled timers."""
+
+    due: dict[str, int]
+    text: bool
+    failures: int
+    def __init__(self, state: MemoryState, processor: FastProcessor, text: bool = True) -> None: ...
+    def reschedule(self, customer_id: str, st: CustomerState | None = None) -> None: ...
+    def fire(self, now_us: int) -> list[Event]: ...
+
+class ReplayLoop:
+    def __init__(
+        self, processor: FastProcessor, state: MemoryState, timers: TimerHeap, report: RunReport,
+        on_error: Callable[[int, bytes, Exception, str], Outcome],
+    ) -> None: ...
+    def run_chunk(
+        self, msgs: list[tuple[int, bytes]], source: str, clock_us: int | None,
+        results: bytearray | None, events: bytearray | None, rejects: bytearray | None,
+    ) -> int | None: ...

@@ -167,6 +167,12 @@ cdef class FastProcessor:
         """`timers.fire_due(st, program, now_us, text)`, compiled."""
         return _t_fire_due(st, self.notify, now_us, self.tz, text)
 
+    def replay_parts(self, state, report, on_error):
+        """The compiled replay loop over `state` (replay/in_memory.py): (its `TimerHeap`,
+        its `ReplayLoop`)."""
+        timers = TimerHeap(state, self)
+        return timers, ReplayLoop(self, state, timers, report, on_error)
+
     # ------------------------------------------------------------------ entry
     def process_raw(self, raw, view, origin=None):
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -119,9 +120,16 @@ class Replay:
         self.program = program
         self.processor = make_processor(program, engine)
         self.state = state or MemoryState()
-        self.timers = TimerQueue(self.state, self.processor.next_due, self.processor.fire_due)
         self.report = RunReport()
         self.clock_us: int | None = None
+        self.timers: Any
+        self.loop: Any = None  # the compiled loop (`_fastcalc.ReplayLoop`), a chunk a call
+        parts = getattr(self.processor, "replay_parts", None)
+        if parts is not None:
+            self.timers, self.loop = parts(self.state, self.report, self._failed)
+        else:
+            self.timers = TimerQueue(self.state, self.processor.next_due,
+                                     self.processor.fire_due)
 
     def load_profiles(self, path: str | Path, rejects: IO[bytes] | None = None) -> None:
         for no, raw in read_messages(path):
@@ -139,17 +147,43 @@ class Replay:
             sinks: Sinks | None = None, on_message: Callable[[], None] | None = None) -> RunReport:
         sinks = sinks or Sinks()
         started = time.perf_counter()
-        for n, (no, raw) in enumerate(messages, 1):
-            self.step(no, raw, source, sinks)
-            if on_message is not None:
-                on_message()
-            if n % FREEZE_EVERY == 0:
-                # The state is a heap of acyclic records (refcounting frees them): keep the
-                # cyclic collector from re-traversing it again and again as it grows.
-                gc.freeze()
+        if self.loop is not None:
+            self._run_chunks(messages, source, sinks, on_message)
+        else:
+            for n, (no, raw) in enumerate(messages, 1):
+                self.step(no, raw, source, sinks)
+                if on_message is not None:
+                    on_message()
+                if n % FREEZE_EVERY == 0:
+                    # The state is a heap of acyclic records (refcounting frees them): keep
+                    # the cyclic collector from re-traversing it again and again as it grows.
+                    gc.freeze()
         self.report.seconds = time.perf_counter() - started
         self.finish()
         return self.report
+
+    def _run_chunks(self, messages: Iterable[tuple[int, bytes]], source: str, sinks: Sinks,
+                    on_message: Callable[[], None] | None) -> None:
+        """`step` for every message, FREEZE_EVERY messages a call into the compiled loop,
+        which writes their lines into buffers that go to the sinks a chunk at a time."""
+        bufs = [None if f is None else bytearray()
+                for f in (sinks.results, sinks.events, sinks.rejects)]
+        it = iter(messages)
+        while chunk := list(itertools.islice(it, FREEZE_EVERY)):
+            self.clock_us = self.loop.run_chunk(chunk, source, self.clock_us, *bufs)
+            for f, buf in zip((sinks.results, sinks.events, sinks.rejects), bufs, strict=True):
+                if f is not None and buf:
+                    f.write(buf)
+                    buf.clear()
+            if on_message is not None:
+                for _ in range(len(chunk)):
+                    on_message()
+            gc.freeze()  # as `run` does: the state's records stay out of the collector's way
+
+    def _failed(self, no: int, raw: bytes, exc: Exception, source: str = "") -> Outcome:
+        """The outcome of a message whose processing raised: a reject, never a traceback."""
+        log.error("line %s:%s failed; written to the rejects", source, no, exc_info=exc)
+        return self.processor.rejected(internal_reject(exc, "compute"), raw)
 
     def step(self, no: int, raw: bytes, source: str = "", sinks: Sinks | None = None,
              receipt: Receipt | None = None, count: bool = True
@@ -163,8 +197,7 @@ class Replay:
             else:
                 o = self.processor.process(receipt, self.state, raw, f"{source}:{no}")
         except Exception as exc:  # a bad line is a reject, never a traceback
-            log.error("line %s:%s failed; written to the rejects", source, no, exc_info=exc)
-            o = self.processor.rejected(internal_reject(exc, "compute"), raw)
+            o = self._failed(no, raw, exc, source)
         if count:
             self.report.count(o)
         fired: list[dict[str, Any]] = _NONE_FIRED
