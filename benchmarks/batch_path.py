@@ -156,7 +156,8 @@ def main() -> None:
     console.print(t)
     console.print(f"{n / res['wall']:,.0f} receipts/s wall; {res['outputs']:,} outputs; "
                   f"Redis used_memory {mem / 1e6:.1f} MB")
-    s = Table(title=f"Redis time by command (slow log: calls of {SLOWLOG_US} µs or more, execution only)")
+    s = Table(title=f"Redis time by command (slow log: calls of {SLOWLOG_US} µs or more, "
+                    "execution only)")
     for col in ("command", "calls", "µs a call", "µs a receipt"):
         s.add_column(col, justify="right")
     for what, (calls, us) in sorted(scripts.items(), key=lambda kv: -kv[1][1]):

@@ -68,6 +68,52 @@ async def test_a_batch_never_writes_over_state_that_moved(redis_url, redis_clien
         await store.close()
 
 
+async def test_a_customers_records_move_only_with_its_version(redis_url, redis_client):
+    """A customer's receipt records are guarded by the customer's version, not by their own
+    bytes: a batch that changed only the records still writes the state (version + 1), so a
+    batch that read the records before it is refused."""
+    program = program_from_dict(PROGRAM)
+    proc = Processor(program, make_engine(program))
+    store = RedisStore(redis_url, program, prefix="recv")
+    try:
+        r1, r2 = parse_receipt(_sale("R1", "C1")), parse_receipt(_sale("R2", "C1", 2))
+        a = await store.load([(0, r1)])
+        b = await store.load([(0, r2)])
+        a.at("R1", 0, "C1")
+        proc.process(r1, a, origin="receipts/0/0")
+        a.dirty_customers.clear()  # as if only the records had changed
+        b.at("R2", 0, "C1")
+        proc.process(r2, b, origin="receipts/0/1")
+        await store.commit(a)
+        assert (await store.load([(0, r1)])).loaded_version["C1"] == 1, \
+            "the state was written with the records"
+        with pytest.raises(Conflict):
+            await store.commit(b)
+        assert sorted(unpack(redis_client.get("recv:h:{0}:C1"), "C1")) == ["R1"]
+    finally:
+        await store.close()
+
+
+async def test_an_anonymous_record_that_moved_refuses_the_batch(redis_url, redis_client):
+    """An anonymous receipt's record has no customer version: its own bytes guard it."""
+    program = program_from_dict(PROGRAM)
+    proc = Processor(program, make_engine(program))
+    store = RedisStore(redis_url, program, prefix="anon")
+    try:
+        raw = orjson.dumps({**orjson.loads(_sale("R9", "x")), "customer_id": None})
+        r = parse_receipt(raw)
+        a, b = await store.load([(0, r)]), await store.load([(0, r)])
+        for view, origin in ((a, "receipts/0/0"), (b, "receipts/0/1")):
+            view.at("R9", 0, None)
+            proc.process(r, view, origin=origin)
+        await store.commit(a)
+        with pytest.raises(Conflict, match="receipt"):
+            await store.commit(b)
+        assert redis_client.exists("anon:a:{0}:R9")
+    finally:
+        await store.close()
+
+
 async def test_a_stale_owner_is_refused_outright(redis_url, redis_client):
     """The fence: once a newer generation owns the partition, the old owner's write is refused
     whatever it read, and an older generation can never take the partition back."""

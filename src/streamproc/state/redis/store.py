@@ -1,10 +1,10 @@
 """Redis as the state store, one Kafka partition per atomic call.
 
-A batch is loaded with one call per partition it spans (`lua/load_batch.lua`), computed in
-memory in Kafka order, its claims on shared budgets and single-use codes made in their own slot
-(`lua/claims.lua`), then written back with one atomic, fenced, idempotent call per partition
-(`lua/apply_batch.lua`). Works on a standalone Redis and on Redis Cluster alike: every call
-touches one slot. See docs/state-model.md.
+A batch is loaded with one MGET per partition it spans (its keys share the partition's slot),
+computed in memory in Kafka order, its claims on shared budgets and single-use codes made in
+their own slot (`lua/claims.lua`), then written back with one atomic, fenced, idempotent call
+per partition (`lua/apply_batch.lua`). Works on a standalone Redis and on Redis Cluster alike:
+every call touches one slot. See docs/state-model.md.
 
 `BatchView` implements the engine's `StateView` over prefetched data and records what changed.
 """
@@ -38,7 +38,6 @@ from streamproc.state.redis.records import unpack_fast as unpack_records
 from streamproc.state.redis.scripts import lua_script
 
 LUA_APPLY = lua_script("apply_batch.lua", "state_version.lua")
-LUA_LOAD = lua_script("load_batch.lua")
 LUA_CLAIMS = lua_script("claims.lua")
 
 GRANTED, REFUSED, FIRST_REFUSAL = "g", "r", "f"
@@ -269,7 +268,6 @@ class RedisStore:
         self.client = client if client is not None else connect(url, cluster, connection)
         self._nodes: dict[tuple[str, int], Any] = {}  # cluster primaries, for WAIT
         self.apply_script = self.client.register_script(LUA_APPLY)
-        self.load_script = self.client.register_script(LUA_LOAD)
         self.claims_script = self.client.register_script(LUA_CLAIMS)
         self.budgeted = [c.id for c in program.campaigns if c.budget is not None]
         self.single_use = {code for c in program.campaigns if c.single_use
@@ -360,8 +358,7 @@ class RedisStore:
         k = self.keys
         keys = [k.customer(p, c) for c in read] + [k.profile(p, c) for c in cids] \
             + [self.record_key(p, rs) for rs in sets] + [k.output(p, o) for o in own]
-        res = await self.load_script(keys=keys,
-                                     args=[len(read), len(cids), len(sets), len(own)])
+        res = await self._mget(keys)
         i = 0
         for cid in read:
             view.adopt(p, cid, res[i])
@@ -378,6 +375,10 @@ class RedisStore:
         for origin in own:
             view.outputs[origin] = res[i]
             i += 1
+
+    async def _mget(self, keys: list[str]) -> list[bytes | None]:
+        """The values of keys of one slot, in one atomic read (MGET)."""
+        return list(await self.client.mget(keys)) if keys else []
 
     def record_key(self, p: int, rs: RecordSet) -> str:
         return self.keys.records(p, rs[1]) if rs[0] == "h" else self.keys.anonymous(p, rs[1])
@@ -431,10 +432,13 @@ class RedisStore:
                 d = parts[p] = {"c": [], "r": [], "o": []}
             return d
 
+        for rs in view.dirty_records:
+            if rs[0] == "h":  # a customer's records are written with its state (the guard)
+                view.part.setdefault(rs[1], view.record_part[rs])
+                view.touch(view.customer(rs[1]))
+            part(view.record_part[rs])["r"].append(rs)
         for cid in view.dirty_customers:
             part(view.part[cid])["c"].append(cid)
-        for rs in view.dirty_records:
-            part(view.record_part[rs])["r"].append(rs)
         for origin, (p, _) in view.new_outputs.items():
             part(p)["o"].append(origin)
         for p in view.outbox:
@@ -474,7 +478,7 @@ class RedisStore:
         k = self.keys
         keys = [k.fence(p), k.timers(p), k.outbox(p), k.liability(p)]
         blobs: list[bytes] = []
-        cv: list[list[str]] = []
+        cv: list[str] = []
         tm: list[list[str]] = []
         liability = 0
         for cid in d["c"]:
@@ -485,7 +489,7 @@ class RedisStore:
             blob = encode_state(st)
             view.written[cid] = (st.version, blob)
             blobs.append(blob)
-            cv.append([str(old), str(st.version)])
+            cv.append(str(old))
             due = timers.next_due(st, self.program)
             tm.append([cid, "" if due is None else str(due)])
             liability += sum(st.balance()) - view.loaded_points.get(cid, 0)
@@ -494,7 +498,9 @@ class RedisStore:
         for rset in d["r"]:
             keys.append(self.record_key(p, rset))
             old_raw = view.record_raw.get(rset, b"")
-            rs.append(hashlib.sha1(old_raw).hexdigest() if old_raw else "")
+            # a customer's: guarded by its version, written in this call too (`commit`)
+            rs.append("-" if rset[0] == "h" else
+                      hashlib.sha1(old_raw).hexdigest() if old_raw else "")
             got = view.record_sets.get(rset)
             if got is None:  # not decoded: the bytes read spliced with the records put
                 blobs.append(merge_records(old_raw, view.record_new.get(rset, {}),
@@ -614,8 +620,7 @@ class RedisStore:
         view = BatchView(self.program)
         view.current_part = p
         k = self.keys
-        res = await self.load_script(keys=[k.customer(p, c) for c in cids],
-                                     args=[len(cids), 0, 0, 0])
+        res = await self._mget([k.customer(p, c) for c in cids])
         for cid, s in zip(cids, res[:len(cids)], strict=True):
             view.adopt(p, cid, s)
         return view
