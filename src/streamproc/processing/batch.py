@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import heapq
 import logging
@@ -130,6 +131,16 @@ def compute_message(processor: Any, r: Receipt, view: BatchView, raw: bytes, ori
     if size > limit:
         raise too_large("result", size, limit)
     return o
+
+
+def _detached(rej: Reject) -> Reject:
+    """A reject to keep with the batch's messages, without its traceback and the exception it
+    was raised while handling (the decoder's `ValueError`, with its own traceback): those hold
+    the frames that hold the batch, so the batch would hold itself and wait, whole, for the
+    cyclic collector instead of being freed when it ends (measured: a malformed message in
+    almost every batch of the loadgen workload, and the collector's pass over each batch
+    ~20 % of the batch path's CPU, benchmarks/README.md)."""
+    return dataclasses.replace(rej)  # the same reject, never raised
 
 
 @dataclass(slots=True)
@@ -284,9 +295,7 @@ class BatchProcessor:
                     raise Reject(SCHEMA, MISKEYED + repr(m.key[:64]))
                 parsed.append((m, r, None))
             except Reject as rej:
-                # without its traceback: that holds this frame, so `parsed` would hold itself
-                # and the whole batch would wait for the cyclic collector instead of being freed
-                parsed.append((m, None, rej.with_traceback(None)))
+                parsed.append((m, None, _detached(rej)))
             except Exception as exc:
                 parsed.append((m, None, message_failure("decode", exc, m.origin, self.metrics)))
         return parsed, [r for _, r, _ in parsed if r is not None]
@@ -294,7 +303,7 @@ class BatchProcessor:
     @staticmethod
     def _exclude(parsed, failed: _MessageFailed) -> list[Receipt]:
         """Turn the failed message into a reject; the receipts left to load and compute."""
-        parsed[failed.index] = (parsed[failed.index][0], None, failed.reject)
+        parsed[failed.index] = (parsed[failed.index][0], None, _detached(failed.reject))
         return [r for _, r, _ in parsed if r is not None]
 
     async def _compute(self, parsed, parts: list[int], out: BatchOutput,
