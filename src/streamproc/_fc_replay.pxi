@@ -12,6 +12,13 @@ from cpython.object cimport PyObject_RichCompareBool, Py_LT
 from cpython.dict cimport PyDict_SetItem
 
 cdef object _rlog = _logging.getLogger("streamproc.replay.in_memory")
+# `Outcome` (a slots dataclass built by the processor) read by slot offset
+cdef Py_ssize_t O_STATUS = _slot_offset(_Outcome, "status")
+cdef Py_ssize_t O_RESULT = _slot_offset(_Outcome, "result")
+cdef Py_ssize_t O_EVENTS = _slot_offset(_Outcome, "events")
+cdef Py_ssize_t O_REJECT = _slot_offset(_Outcome, "reject")
+cdef Py_ssize_t O_RECEIPT = _slot_offset(_Outcome, "receipt")
+cdef Py_ssize_t O_ENCODED = _slot_offset(_Outcome, "encoded")
 cdef int64_t _FORGET_SLACK = 86_400_000_000  # a day past the return window (Replay)
 
 
@@ -154,6 +161,21 @@ cdef class TimerHeap:
         return out
 
 
+cdef int _event_line(_wbuf *w, object ev) except -1:
+    """Append `orjson.dumps(ev)` and a newline: the C writer, orjson where it cannot say."""
+    cdef Py_ssize_t n0 = w.n
+    try:
+        bad = _j_value(w, ev)
+    except UnicodeEncodeError:
+        bad = 1
+    if bad:
+        w.n = n0
+        b = _orjson_dumps(ev)
+        _wb_bytes(w, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+    _wb_byte(w, 10)
+    return 0
+
+
 cdef inline int _cnt(object d, key, amount) except -1:
     """`Counter[key] += amount` without `__missing__` (first-seen order kept)."""
     cdef PyObject *p = PyDict_GetItemWithError(d, key)
@@ -199,71 +221,79 @@ cdef class ReplayLoop:
         sales = discount = redeemed = accrued = 0
         state = self.state
         window = proc.window_us
-        for item in msgs:
-            no, raw = <tuple>item
-            try:
-                o = proc.process_raw(raw, state, f"{source}:{no}")
-            except Exception as exc:  # a bad line is a reject, never a traceback
-                o = self.on_error(no, raw, exc, source)
-            # RunReport.count
-            messages += 1
-            status = o.status
-            _cnt(by_status, status, 1)
-            if status == _REJECTED:
-                _cnt(by_reason, o.reject["reason"], 1)
-            elif status == _APPLIED:
-                r = o.result
-                for ev in o.events:
-                    _cnt(by_type, ev["type"], 1)
-                total = r.total
-                if total < 0:
-                    returns += 1
-                else:
-                    sales = sales + total
-                discount = discount + r.discount
-                redeemed = redeemed + r.redeemed
-                accrued = accrued + r.accrued
-                for a in r.applied:
-                    _cnt(disc if a.kind == "discount" else pts, a.campaign_id, a.amount)
-            # the replay clock and timers
-            fired = None
-            rec = o.receipt
-            if rec is not None:
-                ts = rec.ts_us
-                if not have_clock or ts > clock:
-                    clock = ts
-                    have_clock = True
-                cid = rec.customer_id
-                if cid is not None and status != _REJECTED:
-                    timers._resched(cid, None)
-                fired = timers.fire(clock)
-                if fired:
-                    timer_events += len(fired)
-                    for ev in fired:
+        cdef _wbuf ew  # the chunk's event lines
+        ew.p = NULL
+        ew.n = 0
+        ew.cap = 0
+        try:
+            for item in msgs:
+                no, raw = <tuple>item
+                try:
+                    o = proc.process_raw(raw, state, f"{source}:{no}")
+                except Exception as exc:  # a bad line is a reject, never a traceback
+                    o = self.on_error(no, raw, exc, source)
+                if type(o) is not _Outcome:
+                    raise TypeError(f"not an Outcome: {type(o).__name__}")
+                # RunReport.count
+                messages += 1
+                status = _get(o, O_STATUS)
+                _cnt(by_status, status, 1)
+                if status == _REJECTED:
+                    _cnt(by_reason, _get(o, O_REJECT)["reason"], 1)
+                elif status == _APPLIED:
+                    r = _get(o, O_RESULT)
+                    for ev in _get(o, O_EVENTS):
                         _cnt(by_type, ev["type"], 1)
-            # Sinks.write
-            if status == _REJECTED:
-                if rejects is not None:
-                    line = dict(o.reject)
-                    line["file"] = source
-                    line["line"] = no
-                    rejects += _orjson_dumps(line)
-                    rejects += b"\n"
-            elif results is not None:
-                enc = o.encoded
-                results += enc if enc is not None else o.result_json()
-                results += b"\n"
-            if events is not None:
-                evs = o.events
-                for ev in evs:
-                    events += _orjson_dumps(ev)
-                    events += b"\n"
-                if fired:
-                    for ev in fired:
-                        events += _orjson_dumps(ev)
-                        events += b"\n"
-            if no % 50_000 == 0 and have_clock:
-                state.receipts.forget_before(clock - window - _FORGET_SLACK)
+                    total = r.total
+                    if total < 0:
+                        returns += 1
+                    else:
+                        sales = sales + total
+                    discount = discount + r.discount
+                    redeemed = redeemed + r.redeemed
+                    accrued = accrued + r.accrued
+                    for a in r.applied:
+                        _cnt(disc if a.kind == "discount" else pts, a.campaign_id, a.amount)
+                # the replay clock and timers
+                fired = None
+                rec = _get(o, O_RECEIPT)
+                if rec is not None:
+                    ts = _get(rec, R_TS) if type(rec) is Receipt else rec.ts_us
+                    if not have_clock or ts > clock:
+                        clock = ts
+                        have_clock = True
+                    cid = _get(rec, R_CUST) if type(rec) is Receipt else rec.customer_id
+                    if cid is not None and status != _REJECTED:
+                        timers._resched(cid, None)
+                    fired = timers.fire(clock)
+                    if fired:
+                        timer_events += len(fired)
+                        for ev in fired:
+                            _cnt(by_type, ev["type"], 1)
+                # Sinks.write
+                if status == _REJECTED:
+                    if rejects is not None:
+                        line = dict(_get(o, O_REJECT))
+                        line["file"] = source
+                        line["line"] = no
+                        rejects += _orjson_dumps(line)
+                        rejects += b"\n"
+                elif results is not None:
+                    enc = _get(o, O_ENCODED)
+                    results += enc if enc is not None else o.result_json()
+                    results += b"\n"
+                if events is not None:
+                    for ev in _get(o, O_EVENTS):
+                        _event_line(&ew, ev)
+                    if fired:
+                        for ev in fired:
+                            _event_line(&ew, ev)
+                if no % 50_000 == 0 and have_clock:
+                    state.receipts.forget_before(clock - window - _FORGET_SLACK)
+            if ew.n:
+                events += (<char *>ew.p)[:ew.n]
+        finally:
+            free(ew.p)
         rep.messages += messages
         rep.returns += returns
         rep.timer_events += timer_events
