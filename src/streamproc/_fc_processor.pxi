@@ -51,6 +51,52 @@ for _k, _f in enumerate(_REC_FIELDS[_SLine]):
     SL_OFF[_k] = _slot_offset(_SLine, _f)
 cdef object _obj_new = object.__new__
 
+# The records every receipt builds (results, context, outcome) the same way: all fields, in
+# declaration order, through `_mk(kind, (values...))`. Any change of their fields fails the
+# import.
+cdef enum:
+    MK_APPLIED = 0
+    MK_RETURN = 1
+    MK_COUPONS = 2
+    MK_COUPON_REJ = 3
+    MK_CTX = 4
+    MK_OUTCOME = 5
+    MK_DUP = 6
+_RESULT_FS = ("receipt_id", "customer_id", "status", "total", "discount", "redeemed", "paid",
+              "accrued", "lines", "applied", "redeem_requested", "coupons", "held_out",
+              "balance", "tier", "events", "program_version")
+_MK_FIELDS = (
+    (_AppliedResult, _RESULT_FS),
+    (_ReturnResult, _RESULT_FS + ("original_receipt_id",)),
+    (_Coupons, ("accepted", "rejected")),
+    (_CouponRejected, ("code", "reason")),
+    (SaleContext, ("customer_id", "tier", "active_balance", "has_sale", "birthday", "segments",
+                   "uses", "offers", "budget_left", "used_codes")),
+    (_Outcome, ("status", "result", "events", "reject", "receipt", "calc", "redelivered",
+                "encoded")),
+    (_DuplicateResult, ("receipt_id", "customer_id", "status")),
+)
+cdef list _MK_CLS = [c for c, _ in _MK_FIELDS]
+cdef Py_ssize_t MK_OFF[7][18]
+cdef Py_ssize_t MK_N[7]
+for _k, (_cls, _fs) in enumerate(_MK_FIELDS):
+    if tuple(_cls.__dataclass_fields__) != _fs or hasattr(_cls, "__post_init__"):
+        raise ImportError(f"{_cls.__name__} changed: update streamproc._fc_processor.pxi")
+    MK_N[_k] = len(_fs)
+    for _j, _f in enumerate(_fs):
+        MK_OFF[_k][_j] = _slot_offset(next(c for c in _cls.__mro__ if _f in c.__dict__), _f)
+
+
+cdef object _mk(int kind, tuple vals):
+    """A record of `_MK_FIELDS[kind]` from all its field values (no dataclass __init__)."""
+    cdef Py_ssize_t j
+    if len(vals) != MK_N[kind]:
+        raise TypeError("wrong number of fields")
+    o = _obj_new(<type>_MK_CLS[kind])
+    for j in range(MK_N[kind]):
+        _set(o, MK_OFF[kind][j], vals[j])
+    return o
+
 
 cdef inline object _line_result(no, amount, discount, redeemed, accrued):
     o = _obj_new(_LineResult)
@@ -205,8 +251,9 @@ cdef class FastProcessor:
         if prev is not None:
             d = receipt.ts_us - prev.ts_us
             if (d if d >= 0 else -d) <= self.window_us:
-                return _Outcome(_DUPLICATE, _DuplicateResult(rid, receipt.customer_id,
-                                                             _DUPLICATE), receipt=receipt)
+                return _mk(MK_OUTCOME, (_DUPLICATE, _mk(MK_DUP, (rid, receipt.customer_id,
+                                                                _DUPLICATE)),
+                                        [], None, receipt, None, False, None))
         try:
             if receipt.kind == "return":
                 out = self._return(receipt, view, origin)
@@ -221,7 +268,7 @@ cdef class FastProcessor:
     def rejected(self, rej, raw):
         reject = {"reason": rej.reason, "detail": rej.detail}
         reject.update(_raw_fields(raw))
-        return _Outcome(_REJECTED, reject=reject)
+        return _mk(MK_OUTCOME, (_REJECTED, None, [], reject, None, None, False, None))
 
     # ------------------------------------------------------------------ sale
     cdef object _context(self, r, st, view):
@@ -235,17 +282,18 @@ cdef class FastProcessor:
         for cid, budget in self.budgeted:
             budget_left[cid] = budget - view.budget_spent(cid)
         if st is None:
-            return SaleContext(None, budget_left=budget_left, used_codes=used)
+            return _mk(MK_CTX, (None, 0, 0, False, None, frozenset(), {}, {}, budget_left,
+                                used))
         cust = st.customer_id
         prof = view.profile(cust)
         offers = {}
         for cid, o in (<dict>st.offers).items():
             offers[cid] = (o.issued_us, o.expires_us, o.uses_left)
-        return SaleContext(
+        return _mk(MK_CTX, (
             cust, self._tier_for(st.spend), _l_balance(st)[0], st.sales > 0,
             prof.birthday if prof is not None else None,
             prof.segments if prof is not None else frozenset(),
-            st.uses, offers, budget_left, used)
+            st.uses, offers, budget_left, used))
 
     cdef object _sale(self, r, view, origin):
         cdef list events = []
@@ -370,13 +418,14 @@ cdef class FastProcessor:
         applied = [_applied_entry(cid, "discount", a) for cid, a in calc.discounts]
         for cid, a, _ in grants:
             applied.append(_applied_entry(cid, "points", a))
-        result = _AppliedResult(
+        result = _mk(MK_APPLIED, (
             rid, cust, _APPLIED, total, discount, redeemed, total - discount - redeemed, accrued,
             out_lines, applied, r.redeem,
-            _Coupons(accepted, [_CouponRejected(c, why) for c, why in calc.coupons_rejected]),
-            calc.held_out, _balance_obj(st), tier_after, events, self.version)
-        return _Outcome(_APPLIED, result, events, receipt=r, calc=calc,
-                        encoded=_encode_result(result))
+            _mk(MK_COUPONS, (accepted, [_mk(MK_COUPON_REJ, (c, why))
+                                        for c, why in calc.coupons_rejected])),
+            calc.held_out, _balance_obj(st), tier_after, events, self.version))
+        return _mk(MK_OUTCOME, (_APPLIED, result, events, None, r, calc, False,
+                                _encode_result(result)))
 
     # ------------------------------------------------------------------ return
     cdef object _return(self, r, view, origin):
@@ -453,11 +502,12 @@ cdef class FastProcessor:
         view.touch(st)
         view.put_receipt(sale)
         view.put_receipt(_RRec(rid, cust, ts_us, "return", [], [], origin))
-        result = _ReturnResult(
+        result = _mk(MK_RETURN, (
             rid, cust, _APPLIED, -t_amount, -t_disc, -t_red, -t_amount + t_disc + t_red, -t_acc,
-            out_lines, [], 0, _Coupons([], []), [], _balance_obj(st), tier_after, events,
-            self.version, srid)
-        return _Outcome(_APPLIED, result, events, receipt=r, encoded=_encode_result(result))
+            out_lines, [], 0, _mk(MK_COUPONS, ([], [])), [], _balance_obj(st), tier_after,
+            events, self.version, srid))
+        return _mk(MK_OUTCOME, (_APPLIED, result, events, None, r, None, False,
+                                _encode_result(result)))
 
 
 cdef object _sale_record_blob(cust, ts_us, lines, list out_lines, list line_spend,
