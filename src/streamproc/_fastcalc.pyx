@@ -50,7 +50,8 @@ from streamproc._fc_common cimport (PyTypeObject, PyLong_AsLongLongAndOverflow,
                                     PyLong_AsUnsignedLongLong, PyUnicode_GET_LENGTH,
                                     PyUnicode_KIND, PyUnicode_DATA, PyUnicode_1BYTE_KIND,
                                     PyUnicode_AsUTF8AndSize, _slot_offset, _get, _set, _getp,
-                                    _days_from_civil, _bday_ok, _small_int, _floor_div)
+                                    _days_from_civil, _bday_ok, _small_int, _floor_div,
+                                    _new_obj)
 from streamproc._fc_math cimport (fc_rem, fc_unit, fc_item, fc_md, fc_md3, fc_split,
                                   fc_sort_units, fc_lslot, fc_phash)
 

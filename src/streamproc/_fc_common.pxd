@@ -35,6 +35,16 @@ cdef inline Py_ssize_t _slot_offset(type cls, str name) except -1:
     return (<PyMemberDescrObject *><PyObject *>d).d_member.offset
 
 
+cdef inline object _new_obj(object cls):
+    """`object.__new__(cls)` for a record type of slots (its fields unset until `_set`),
+    without the Python call."""
+    cdef PyTypeObject *tp = <PyTypeObject *><PyObject *>cls
+    cdef PyObject *p = tp.tp_alloc(tp, 0)
+    cdef object o = <object>p
+    Py_XDECREF(p)  # <object> took its own reference
+    return o
+
+
 cdef inline object _get(object o, Py_ssize_t off):
     """Read a slot by offset (the caller checked the exact type)."""
     cdef PyObject *p = (<PyObject **>((<char *><PyObject *>o) + off))[0]

@@ -35,7 +35,6 @@ for _k, _f in enumerate(_SC_FIELDS):
     SC_OFF[_k] = _slot_offset(SaleCalc, _f)
 if [f for f in SaleCalc.__dataclass_fields__] != list(_SC_FIELDS):
     raise ImportError("SaleCalc fields changed: update streamproc._fastcalc")
-_new_calc = SaleCalc.__new__
 
 DEF BPS = 10000
 DEF F_ACCRUE = 1
@@ -701,7 +700,7 @@ cdef class FastEngine:
                 offers_issued.append(cid)
             else:
                 exhausted.append(cid)
-        res = _new_calc(SaleCalc)
+        res = _new_obj(SaleCalc)
         _set(res, SC_OFF[0], [self.disc[i] for i in range(n)])
         _set(res, SC_OFF[1], [self.red[i] for i in range(n)])
         _set(res, SC_OFF[2], [self.acc[i] for i in range(n)])

@@ -49,7 +49,6 @@ for _k, _f in enumerate(_REC_FIELDS[_Balance]):
     BL_OFF[_k] = _slot_offset(_Balance, _f)
 for _k, _f in enumerate(_REC_FIELDS[_SLine]):
     SL_OFF[_k] = _slot_offset(_SLine, _f)
-cdef object _obj_new = object.__new__
 
 # The records every receipt builds (results, context, outcome) the same way: all fields, in
 # declaration order, through `_mk(kind, (values...))`. Any change of their fields fails the
@@ -92,14 +91,14 @@ cdef object _mk(int kind, tuple vals):
     cdef Py_ssize_t j
     if len(vals) != MK_N[kind]:
         raise TypeError("wrong number of fields")
-    o = _obj_new(<type>_MK_CLS[kind])
+    o = _new_obj(<type>_MK_CLS[kind])
     for j in range(MK_N[kind]):
         _set(o, MK_OFF[kind][j], vals[j])
     return o
 
 
 cdef inline object _line_result(no, amount, discount, redeemed, accrued):
-    o = _obj_new(_LineResult)
+    o = _new_obj(_LineResult)
     _set(o, LR_OFF[0], no)
     _set(o, LR_OFF[1], amount)
     _set(o, LR_OFF[2], discount)
@@ -109,7 +108,7 @@ cdef inline object _line_result(no, amount, discount, redeemed, accrued):
 
 
 cdef inline object _applied_entry(cid, kind, amount):
-    o = _obj_new(_AppliedEntry)
+    o = _new_obj(_AppliedEntry)
     _set(o, AE_OFF[0], cid)
     _set(o, AE_OFF[1], kind)
     _set(o, AE_OFF[2], amount)
@@ -117,7 +116,7 @@ cdef inline object _applied_entry(cid, kind, amount):
 
 
 cdef inline object _sale_line(no, qty, amount, discount, redeemed, accrued, spend):
-    o = _obj_new(_SLine)
+    o = _new_obj(_SLine)
     _set(o, SL_OFF[0], no)
     _set(o, SL_OFF[1], qty)
     _set(o, SL_OFF[2], amount)
@@ -130,7 +129,7 @@ cdef inline object _sale_line(no, qty, amount, discount, redeemed, accrued, spen
 
 
 cdef inline object _bucket(bid, rid, cid, kind, amount, act, exp):
-    o = _obj_new(_Bucket)
+    o = _new_obj(_Bucket)
     _set(o, BK_OFF[0], bid)
     _set(o, BK_OFF[1], rid)
     _set(o, BK_OFF[2], cid)
@@ -564,7 +563,7 @@ cdef object _balance_obj(st):
     if st is None:
         return None
     bal = _l_balance(st)
-    o = _obj_new(_Balance)
+    o = _new_obj(_Balance)
     _set(o, BL_OFF[0], bal[0])
     _set(o, BL_OFF[1], bal[1])
     return o

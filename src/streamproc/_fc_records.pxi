@@ -432,7 +432,7 @@ cdef object _rec_obj(fc_rec *r, object rid, object customer_id):
         for b in range(1, 5):
             w[b] = _rd_s(p, &i) if f >> b & 1 else 0
         mode = f >> 5
-        o = _obj_new(_SLine)
+        o = _new_obj(_SLine)
         _set(o, SL_OFF[0], no)
         _set(o, SL_OFF[1], qty)
         _set(o, SL_OFF[2], amount)
