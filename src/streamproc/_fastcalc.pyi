@@ -79,6 +79,7 @@ class FastProcessor:
     def replay_parts(
         self, state: MemoryState, report: RunReport,
         on_error: Callable[[int, bytes, Exception, str], Outcome],
+        records: dict[str, tuple[int, bytes]] | None = None,
     ) -> tuple[TimerHeap, ReplayLoop]: ...
 
 # result JSON (_fc_json.pxi): `orjson.dumps(o)` for results and events, None when unsure
@@ -95,10 +96,16 @@ class TimerHeap:
     def reschedule(self, customer_id: str, st: CustomerState | None = None) -> None: ...
     def fire(self, now_us: int) -> list[Event]: ...
 
+class MemView:
+    """`MemoryState`'s `StateView` methods over its dicts (the replay loop's view)."""
+
+    def __init__(self, state: MemoryState, records: dict[str, tuple[int, bytes]]) -> None: ...
+
 class ReplayLoop:
     def __init__(
         self, processor: FastProcessor, state: MemoryState, timers: TimerHeap, report: RunReport,
         on_error: Callable[[int, bytes, Exception, str], Outcome],
+        view: MemView | MemoryState | None = None,
     ) -> None: ...
     def run_chunk(
         self, msgs: list[tuple[int, bytes]], source: str, clock_us: int | None,

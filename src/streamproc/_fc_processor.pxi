@@ -212,11 +212,13 @@ cdef class FastProcessor:
         """`timers.fire_due(st, program, now_us, text)`, compiled."""
         return _t_fire_due(st, self.notify, now_us, self.tz, text)
 
-    def replay_parts(self, state, report, on_error):
+    def replay_parts(self, state, report, on_error, records=None):
         """The compiled replay loop over `state` (replay/in_memory.py): (its `TimerHeap`,
-        its `ReplayLoop`)."""
+        its `ReplayLoop`). `records`: a `MemoryState`'s kept record bytes, which the loop's
+        `MemView` then reads and writes itself."""
         timers = TimerHeap(state, self)
-        return timers, ReplayLoop(self, state, timers, report, on_error)
+        view = None if records is None else MemView(state, records)
+        return timers, ReplayLoop(self, state, timers, report, on_error, view)
 
     # ------------------------------------------------------------------ entry
     def process_raw(self, raw, view, origin=None):
@@ -250,9 +252,8 @@ cdef class FastProcessor:
         if prev is not None:
             d = receipt.ts_us - prev.ts_us
             if (d if d >= 0 else -d) <= self.window_us:
-                return _mk(MK_OUTCOME, (_DUPLICATE, _mk(MK_DUP, (rid, receipt.customer_id,
-                                                                _DUPLICATE)),
-                                        [], None, receipt, None, False, None))
+                dup = _mk(MK_DUP, (rid, receipt.customer_id, _DUPLICATE))
+                return _mk(MK_OUTCOME, (_DUPLICATE, dup, [], None, receipt, None, False, None))
         try:
             if receipt.kind == "return":
                 out = self._return(receipt, view, origin)

@@ -126,7 +126,9 @@ class Replay:
         self.loop: Any = None  # the compiled loop (`_fastcalc.ReplayLoop`), a chunk a call
         parts = getattr(self.processor, "replay_parts", None)
         if parts is not None:
-            self.timers, self.loop = parts(self.state, self.report, self._failed)
+            # an exact MemoryState: the loop reads and writes its dicts itself (MemView)
+            records = self.state.receipts.raw() if type(self.state) is MemoryState else None
+            self.timers, self.loop = parts(self.state, self.report, self._failed, records)
         else:
             self.timers = TimerQueue(self.state, self.processor.next_due,
                                      self.processor.fire_due)

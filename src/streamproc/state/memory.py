@@ -47,6 +47,11 @@ class PackedRecords(MutableMapping[str, ReceiptRecord]):
     def __len__(self) -> int:
         return len(self._raw)
 
+    def raw(self) -> dict[str, tuple[int, bytes]]:
+        """The kept (time, bytes) by receipt id, itself: the compiled replay loop's view
+        (`_fastcalc.MemView`) reads and writes it as `get` and `put_blob` do."""
+        return self._raw
+
     def stored(self, rid: str) -> tuple[int, bytes]:
         """A record as kept: (time, bytes)."""
         return self._raw[rid]
@@ -60,7 +65,11 @@ class PackedRecords(MutableMapping[str, ReceiptRecord]):
 
 
 class MemoryState:
-    """Everything in dicts: `streamproc replay`'s default and the tests' store."""
+    """Everything in dicts: `streamproc replay`'s default and the tests' store.
+
+    The compiled replay loop reads and writes these dicts through `_fastcalc.MemView`, which
+    does what these methods do: change one, change it there too (the whole-stream
+    differential tests compare the states)."""
 
     def __init__(self) -> None:
         self.customers: dict[str, CustomerState] = {}

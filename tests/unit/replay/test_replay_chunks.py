@@ -83,3 +83,39 @@ def test_chunks_write_what_the_message_loop_writes(tmp_path, monkeypatch, seed, 
                                                "report"), strict=True):
         assert b == a, f"{what}: per-message compiled loop differs from the reference"
         assert c == a, f"{what}: compiled chunks differ from the reference"
+
+
+def test_the_loops_view_is_the_memory_state():
+    """`_fastcalc.MemView` (the compiled loop's view of a MemoryState) answers every
+    `StateView` call as the state does, and its writes land in the state."""
+    from streamproc._fastcalc import MemView
+    from streamproc.domain.receipt import Profile
+    from streamproc.engine.model import ReceiptRecord
+    from streamproc.engine.stateview import StateView
+    from streamproc.state.memory import MemoryState
+
+    wanted = {n for n in vars(StateView) if not n.startswith("_")} | {"put_receipt_blob"}
+    assert wanted <= {n for n in dir(MemView) if not n.startswith("_")}
+    a, b = MemoryState(), MemoryState()
+    v = MemView(b, b.receipts.raw())
+    for s in (a, b):
+        s.put_profile(Profile("C1", None, frozenset({"x"})))
+    for s in (a, v):
+        s.add_budget_spent("c", 5)
+        s.add_budget_spent("c", 7)
+        s.use_coupon("K", "R1")
+        s.note_exhausted("c")
+        s.put_receipt_blob("R1", 10, b'["C1",10,"sale",[],[],"o"]')
+        s.put_receipt(ReceiptRecord("R2", "C1", 11, "return", [], [], None))
+        s.customer("C2").sales = 3
+    for name, args in [("customer", ("C2",)), ("customer", ("C3",)), ("profile", ("C1",)),
+                       ("profile", ("C9",)), ("receipt", ("R1",)), ("receipt", ("R2",)),
+                       ("receipt", ("R9",)), ("budget_spent", ("c",)), ("budget_spent", ("d",)),
+                       ("coupon_used", ("K",)), ("coupon_used", ("L",)),
+                       ("exhausted_noted", ("c",)), ("exhausted_noted", ("d",)),
+                       ("stored_output", ("R1",))]:
+        assert getattr(v, name)(*args) == getattr(a, name)(*args), name
+    assert (b.customers, b.budgets, b.coupons, b.exhausted) == \
+        (a.customers, a.budgets, a.coupons, a.exhausted)
+    assert {k: b.receipts.stored(k) for k in b.receipts} == \
+        {k: a.receipts.stored(k) for k in a.receipts}
