@@ -333,18 +333,19 @@ class BatchProcessor:
             if r is None:
                 outcomes.append(self.processor.rejected(rej, m.value))
                 continue
-            stored = view.output_for(m.origin) if answers else None
+            origin = m.origin
+            stored = view.output_for(origin) if answers else None
             if stored is not None:  # redelivered: the first answer, whatever happened since
                 outcomes.append(_stored_outcome(r, stored))
                 continue
             try:
-                o = compute_message(self.processor, r, view, m.value, m.origin, parts[i],
+                o = compute_message(self.processor, r, view, m.value, origin, parts[i],
                                     limit, self.metrics)
             except Reject as rej:
                 raise _MessageFailed(i, rej) from None
             outcomes.append(o)
             if answers and self.store.keep_outputs:
-                view.keep_answer(parts[i], m.origin, _answer(o))
+                view.keep_answer(parts[i], origin, _answer(o))
             if timers_in_batch is not None:
                 timers_in_batch.after(o, view, self.metrics)
 

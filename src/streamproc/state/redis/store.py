@@ -114,11 +114,13 @@ class BatchView:
         self.new_outputs: dict[str, tuple[int, bytes]] = {}  # origin -> (partition, output)
         self.loaded_points: dict[str, int] = {}
         self.outbox: dict[int, list[tuple[str, bytes]]] = {}
-        self.written: dict[str, tuple[int, bytes]] = {}  # customer -> (version, blob) sent
+        # customer -> (version, blob, outstanding points) sent
+        self.written: dict[str, tuple[int, bytes, int]] = {}
 
-    def adopt(self, p: int, cid: str, blob: bytes | None) -> None:
+    def adopt(self, p: int, cid: str, blob: bytes | None, points: int | None = None) -> None:
         """Take a customer as read from Redis (absent: a new customer, version 0); the blob
-        carries its version."""
+        carries its version. `points`: its outstanding points when known (held in memory),
+        else counted from its buckets."""
         self.part[cid] = p
         if blob is None:
             self.loaded_version[cid] = 0
@@ -126,7 +128,7 @@ class BatchView:
         st = decode_state(cid, blob)
         self.customers[cid] = st
         self.loaded_version[cid] = st.version
-        self.loaded_points[cid] = sum(st.balance())
+        self.loaded_points[cid] = sum(st.balance()) if points is None else points
 
     def at(self, receipt_id: str, partition: int, customer_id: str | None = None) -> None:
         """The processor is about to compute this receipt (claims are the receipt's own, the
@@ -258,9 +260,10 @@ class RedisStore:
         # answers kept per origin for redeliveries (a stream); a file replay has none
         self.keep_outputs = keep_outputs
         # the state of the customers of the partitions this worker owns, as last written
-        # (version, blob): a batch reads Redis only for customers it has not seen; dropped
-        # when a partition is revoked, fenced or found moved (`forget`)
-        self.cache: dict[int, dict[str, tuple[int, bytes]]] | None = {} if cache_state else None
+        # (version, blob, outstanding points): a batch reads Redis only for customers it has
+        # not seen; dropped when a partition is revoked, fenced or found moved (`forget`)
+        self.cache: dict[int, dict[str, tuple[int, bytes, int]]] | None = \
+            {} if cache_state else None
         # receipt records must outlive the return window (in wall time, with a margin)
         self.record_ttl_ms = (program.return_window_days + 7) * 86_400_000 if record_ttl else 0
         self.placement = Placement(partitions, partitioner)
@@ -377,7 +380,7 @@ class RedisStore:
             i += 1
         for cid in cids:
             if cid in held:
-                view.adopt(p, cid, held[cid][1])
+                view.adopt(p, cid, held[cid][1], held[cid][2])
         for cid in cids:
             view.profiles[cid] = decode_profile(res[i], cid)
             i += 1
@@ -495,7 +498,7 @@ class RedisStore:
         for cid in view.dirty_customers:
             if view.part[cid] not in fenced:
                 view.loaded_version[cid] = view.customers[cid].version
-                view.loaded_points[cid] = sum(view.customers[cid].balance())
+                view.loaded_points[cid] = view.written[cid][2]
         return fenced
 
     async def _commit_partition(self, view: BatchView, p: int, d: dict[str, list[Any]],
@@ -512,12 +515,13 @@ class RedisStore:
             st.version = old + 1
             keys.append(k.customer(p, cid))
             blob = encode_state(st)
-            view.written[cid] = (st.version, blob)
+            points = sum(st.balance())
+            view.written[cid] = (st.version, blob, points)
             blobs.append(blob)
             cv.append(str(old))
             due = timers.next_due(st, self.program)
             tm.append([cid, "" if due is None else str(due)])
-            liability += sum(st.balance()) - view.loaded_points.get(cid, 0)
+            liability += points - view.loaded_points.get(cid, 0)
         rs: list[str] = []
         window = self.program.return_window_us
         for rset in d["r"]:
