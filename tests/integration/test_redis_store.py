@@ -241,7 +241,8 @@ async def test_redelivery_after_a_day_is_the_first_answer_not_a_duplicate(redis_
     bp = BatchProcessor(program, make_engine(program), store)
     try:
         first = await bp.process(_msgs([_sale("R1", "C1")]))
-        key = store.keys.output(0, "receipts/0/0")
+        key, field = store.keys.answer(0, "receipts/0/0")
+        assert redis_client.hexists(key, field), "the answer is kept"
         assert redis_client.pttl(key) > 2 * 86_400_000, "kept past a day"
         again = await bp.process(_msgs([_sale("R1", "C1")]))
         assert again.results == first.results and again.events == first.events
@@ -254,16 +255,20 @@ async def test_redelivery_after_a_day_is_the_first_answer_not_a_duplicate(redis_
 
 
 async def test_committed_answers_and_claims_dropped_by_partition(redis_url, redis_client):
-    """An UNLINK per partition (and chunk) drops exactly the keys named, across partitions."""
+    """An HDEL per answers' hash (and chunk) drops exactly the answers named, across
+    partitions and hashes, and a hash goes with its last answer; an UNLINK per chunk drops
+    the claims named."""
     from streamproc.state.redis import store as store_mod
 
     program = program_from_dict(PROGRAM)
     store = RedisStore(redis_url, program, prefix="dr1")
     k = store.keys
-    kept = {0: [f"receipts/0/{i}" for i in range(5)], 3: ["receipts/3/7"]}
-    for p, os_ in {**kept, 1: ["receipts/1/1"]}.items():
+    far = f"receipts/0/{3 << 16}"  # another hash of the same source partition
+    kept = {0: [f"receipts/0/{i}" for i in range(5)] + [far], 3: ["receipts/3/7"]}
+    for p, os_ in {**kept, 1: ["receipts/1/1"], 2: ["receipts/0/4"]}.items():
         for o in os_:
-            redis_client.set(k.output(p, o), b"x")
+            redis_client.hset(*k.answer(p, o), b"x")
+    redis_client.hset(*k.answer(0, "receipts/0/9"), b"x")  # not committed yet
     for rid in ("R1", "R2", "R3"):
         redis_client.set(k.claims(rid), b"x")
     old = store_mod.DROP_CHUNK
@@ -274,9 +279,12 @@ async def test_committed_answers_and_claims_dropped_by_partition(redis_url, redi
     finally:
         store_mod.DROP_CHUNK = old
         await store.close()
-    assert [redis_client.exists(k.output(p, o)) for p, os_ in kept.items() for o in os_] \
-        == [0] * 6
-    assert redis_client.exists(k.output(1, "receipts/1/1")) == 1
+    assert [redis_client.hexists(*k.answer(p, o)) for p, os_ in kept.items() for o in os_] \
+        == [False] * 7
+    assert [redis_client.hexists(*k.answer(p, o)) for p, o in
+            ((1, "receipts/1/1"), (2, "receipts/0/4"), (0, "receipts/0/9"))] == [True] * 3
+    assert not redis_client.exists(k.answer(0, far)[0]), "the hash went with its last answer"
+    assert k.answer(0, far)[0] != k.answer(0, "receipts/0/9")[0]
     assert [redis_client.exists(k.claims(r)) for r in ("R1", "R2", "R3")] == [0, 1, 0]
 
 

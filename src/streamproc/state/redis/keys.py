@@ -6,7 +6,11 @@ cluster slot. Global claims (budgets, single-use codes) share the tag `{g}`.
   {prefix}:p:{P}:<customer>      profile blob
   {prefix}:h:{P}:<customer>      the customer's receipt records (duplicates, returns), packed
   {prefix}:a:{P}:<receipt>       an anonymous receipt's record (duplicates)
-  {prefix}:o:{P}:<receipt>       a receipt's output, kept for redelivery after a crash
+  {prefix}:o:{P}:<topic>/<partition>:<offset div 65536>
+                                 hash offset -> a message's answer, kept for redelivery
+                                 after a crash (a hash for 65,536 offsets of one source
+                                 partition: one HSET, HMGET, HDEL a batch, not one key a
+                                 message)
   {prefix}:t:{P}                 zset customer -> next timer due (microseconds)
   {prefix}:x:{P}                 hash: timer events written, not yet acknowledged by Kafka
   {prefix}:f:{P}                 the partition's owner (fence): "<generation> <member id>"
@@ -21,6 +25,8 @@ cluster slot. Global claims (budgets, single-use codes) share the tag `{g}`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+ANSWER_BITS = 16  # the messages' answers of 2**16 consecutive offsets share a hash
 
 
 @dataclass(frozen=True)
@@ -43,8 +49,13 @@ class Keys:
         """A receipt record of format 1 (one key a receipt): only `state migrate` reads it."""
         return f"{self.prefix}:r:{{{p}}}:{rid}"
 
-    def output(self, p: int, rid: str) -> str:
-        return f"{self.prefix}:o:{{{p}}}:{rid}"
+    def answer(self, p: int, origin: str) -> tuple[str, str]:
+        """(hash key, field) of the answer stored for the message from `origin`
+        ("<topic>/<partition>/<offset>"; anything else gets a hash of its own kind)."""
+        head, _, off = origin.rpartition("/")
+        if head and off.isdigit():
+            return f"{self.prefix}:o:{{{p}}}:{head}:{int(off) >> ANSWER_BITS}", off
+        return f"{self.prefix}:o:{{{p}}}:-", origin
 
     def timers(self, p: int) -> str:
         return f"{self.prefix}:t:{{{p}}}"

@@ -372,8 +372,13 @@ class RedisStore:
             for rid in (r.receipt_id, r.original_receipt_id) if rid))
         k = self.keys
         keys = [k.customer(p, c) for c in read] + [k.profile(p, c) for c in cids] \
-            + [self.record_key(p, rs) for rs in sets] + [k.output(p, o) for o in own]
-        res = await self._mget(keys)
+            + [self.record_key(p, rs) for rs in sets]
+        hashes = self._answer_hashes(p, own)
+        # the state's keys and the answers' hashes in one round trip (the answers are this
+        # partition's owner's, written with the state under its fence)
+        res, *answers = await self._all(
+            [self._mget(keys)]
+            + [self._hmget(h, [f for _, f in fields]) for h, fields in hashes.items()])
         i = 0
         for cid in read:
             view.adopt(p, cid, res[i])
@@ -387,9 +392,17 @@ class RedisStore:
         for rs in sets:
             view.adopt_records(p, rs, res[i])
             i += 1
-        for origin in own:
-            view.outputs[origin] = res[i]
-            i += 1
+        for fields, got in zip(hashes.values(), answers, strict=True):
+            for (origin, _), answer in zip(fields, got, strict=True):
+                view.outputs[origin] = answer
+
+    def _answer_hashes(self, p: int, origins: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """The hashes the answers of these messages are kept in: key -> [(origin, field)]."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for origin in origins:
+            key, field = self.keys.answer(p, origin)
+            out.setdefault(key, []).append((origin, field))
+        return out
 
     async def _mget(self, keys: list[str]) -> list[bytes | None]:
         """The values of keys of one slot, in one atomic read (MGET)."""
@@ -536,12 +549,16 @@ class RedisStore:
                                            *_owner(rset), window))
             else:
                 blobs.append(pack_records(prune_records(got, window), _owner(rset)[1]))
-        for origin in d["o"]:
-            keys.append(k.output(p, origin))
-            blobs.append(view.new_outputs[origin][1])
+        per_hash: list[str] = []
+        for key, fields in self._answer_hashes(p, d["o"]).items():
+            keys.append(key)
+            per_hash.append(str(len(fields)))
+            for origin, field in fields:
+                blobs.append(field.encode())
+                blobs.append(view.new_outputs[origin][1])
         header = {
             "tok": token, "nc": str(len(d["c"])), "nr": str(len(d["r"])),
-            "no": str(len(d["o"])), "cv": cv, "rs": rs,
+            "no": per_hash, "cv": cv, "rs": rs,
             "rttl": str(self.record_ttl_ms), "ottl": str(self.output_ttl_ms),
             "t": tm, "dl": str(liability),
             "ob": [[eid, ev.decode()] for eid, ev in view.outbox.get(p, [])],
@@ -662,20 +679,24 @@ class RedisStore:
         """These messages' offsets are committed: no redelivery will ask for their answers."""
         if not any(origins.values()):
             return
-        # an UNLINK per partition (one slot), not per message (benchmarks/README.md)
-        await self._unlink([[self.keys.output(p, o) for o in os_[i:i + DROP_CHUNK]]
-                            for p, os_ in origins.items()
-                            for i in range(0, len(os_), DROP_CHUNK)])
+        # an HDEL per hash (and chunk), not a command per message (benchmarks/README.md); the
+        # hash goes with its last field
+        cmds = []
+        for p, os_ in origins.items():
+            for key, fields in self._answer_hashes(p, os_).items():
+                fs = [f for _, f in fields]
+                cmds += [("HDEL", key, *fs[i:i + DROP_CHUNK])
+                         for i in range(0, len(fs), DROP_CHUNK)]
+        await self._each(cmds)
 
-    async def _unlink(self, chunks: list[list[str]]) -> None:
-        """UNLINK each chunk of keys (each of one slot), all in one round trip."""
-        chunks = [c for c in chunks if c]
+    async def _each(self, cmds: list[tuple[str, ...]]) -> None:
+        """Run these commands (each on one slot), all in one round trip."""
         if self.lean is not None:
-            await asyncio.gather(*[self.lean.execute("UNLINK", *c) for c in chunks])
+            await asyncio.gather(*[self.lean.execute(*c) for c in cmds])
             return
         pipe = self.client.pipeline(transaction=False)
-        for c in chunks:
-            pipe.unlink(*c)
+        for c in cmds:
+            pipe.execute_command(*c)
         await pipe.execute()
 
     @redis_errors
@@ -683,8 +704,8 @@ class RedisStore:
         """These receipts' offsets are committed: their claims will not be asked again."""
         if not receipt_ids:
             return
-        await self._unlink([[self.keys.claims(r) for r in receipt_ids[i:i + DROP_CHUNK]]
-                            for i in range(0, len(receipt_ids), DROP_CHUNK)])  # one slot: {g}
+        await self._each([("UNLINK", *[self.keys.claims(r) for r in receipt_ids[i:i + DROP_CHUNK]])
+                          for i in range(0, len(receipt_ids), DROP_CHUNK)])  # one slot: {g}
 
     @redis_errors
     async def outbox(self, p: int) -> list[tuple[str, bytes]]:

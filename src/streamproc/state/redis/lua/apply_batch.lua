@@ -13,18 +13,19 @@
 -- command for many keys (MGET, MSET, ZADD, ZREM) where no per-key option (a TTL) differs.
 --
 -- KEYS: fence, timers zset, timer outbox, liability, then customer states (nc), receipt
---       record sets (nr), stored outputs (no).
+--       record sets (nr), the hashes of the messages' answers (#no).
 -- ARGV[1]: a JSON header (numbers as strings, so nothing passes through a double):
---   {tok: fence token or '', nc, nr, no, cv: [old version...],
+--   {tok: fence token or '', nc, nr, no: [answers in each hash...], cv: [old version...],
 --    rs: [old sha1 or '' (anonymous), or '-' (a customer's: its version guards it)...],
 --    rttl, ottl, t: [[customer, score or '']...], dl: liability delta,
 --    ob: [[event id, event]...] timer events to keep until Kafka has them}
--- ARGV[2..]: customer state blobs (nc), receipt record blobs (nr), output blobs (no).
+-- ARGV[2..]: customer state blobs (nc), receipt record blobs (nr), then for each answers' hash
+--   its field (the message's offset) and answer, no[i] times.
 -- version_of(blob): lua/state_version.lua, prepended when the script is loaded.
 
 local h = cjson.decode(ARGV[1])
 local k_fence, k_timers, k_outbox, k_liability = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local nc, nr, no = tonumber(h.nc), tonumber(h.nr), tonumber(h.no)
+local nc, nr = tonumber(h.nc), tonumber(h.nr)
 local base = 4
 local CHUNK = 1000  -- keys a command names at most (Lua's unpack has a stack limit)
 
@@ -97,12 +98,14 @@ for i = 1, nr do
     redis.call('SET', KEYS[base + nc + i], ARGV[1 + nc + i])
   end
 end
-for i = 1, no do
-  if ottl > 0 then
-    redis.call('SET', KEYS[base + nc + nr + i], ARGV[1 + nc + nr + i], 'PX', ottl)
-  else
-    redis.call('SET', KEYS[base + nc + nr + i], ARGV[1 + nc + nr + i])
-  end
+local at = 1 + nc + nr
+for i = 1, #h.no do
+  local key, n = KEYS[base + nc + nr + i], 2 * tonumber(h.no[i])
+  local kv = {}
+  for j = 1, n do kv[j] = ARGV[at + j] end
+  many('HSET', key, kv, 2)
+  at = at + n
+  if ottl > 0 then redis.call('PEXPIRE', key, ottl) end
 end
 local add, rem = {}, {}
 for _, t in ipairs(h.t) do
