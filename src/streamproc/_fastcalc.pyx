@@ -6,6 +6,7 @@ One extension module, split by concern into textual parts (see docs/decisions.md
 - `_fc_engine.pxi`: `FastEngine`, spec section 5 for one sale, exactly like the reference;
   `_fc_sale.pxi`: its stages (loading the lines, conditions, discounts, points);
 - `_fc_decoder.pxi`: `receipt_from_obj` / `parse_receipt`, the compiled receipt decoder;
+  `_fc_scan.pxi`: its scanner of raw bytes (no dicts built);
 - `_fc_state.pxi`: the packed customer state format (`encode_state` / `decode_state`);
 - `_fc_records.pxi`: the packed receipt records (`pack_records` / `unpack_records` /
   `splice_records`);
@@ -79,6 +80,7 @@ include "_fc_build.pxi"  # SOURCE_DIGEST, written by setup.py
 include "_fc_engine.pxi"
 include "_fc_sale.pxi"
 include "_fc_decoder.pxi"
+include "_fc_scan.pxi"
 include "_fc_state.pxi"
 include "_fc_ledger.pxi"
 include "_fc_processor.pxi"

@@ -315,7 +315,12 @@ def receipt_from_obj(obj):
 
 
 def parse_receipt(raw):
-    """`streamproc.domain.receipt.parse_receipt`, compiled: orjson.loads + `receipt_from_obj`."""
+    """`streamproc.domain.receipt.parse_receipt`, compiled: the scanner (`_fc_scan.pxi`), else
+    orjson.loads + `receipt_from_obj`."""
+    if type(raw) is bytes:
+        r = _scan_receipt(raw)
+        if r is not None:
+            return r
     try:
         obj = _orjson_loads(raw)
     except _JSONDecodeError:

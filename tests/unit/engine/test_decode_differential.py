@@ -338,6 +338,8 @@ def test_parse_receipt_from_json(obj: object) -> None:
         return
     assert_same_raw(raw)
     assert_same_raw(raw.decode())
+    # spaced and indented: the compiled scanner of raw bytes (_fc_scan.pxi) reads both
+    assert_same_raw(orjson.dumps(obj, option=orjson.OPT_INDENT_2))
 
 
 @pytest.mark.parametrize("raw", [
