@@ -353,3 +353,42 @@ async def test_state_held_in_memory_is_read_once_and_dropped_when_it_moved(redis
         assert 0 not in store.cache
     finally:
         await store.close()
+
+
+async def test_a_state_held_decoded_is_reused_and_never_seen_changed_by_a_view_dropped(
+        redis_url, redis_client, monkeypatch):
+    """A customer held in memory is handed to the next batch decoded, as its last write left
+    it (its blob is not decoded again); a view computed on and dropped without a write (a
+    claim answered otherwise, a failed message, a quote) leaves no trace: the next load
+    starts from the state as written."""
+    from streamproc.state.redis import store as store_mod
+
+    program = program_from_dict(PROGRAM)
+    proc = Processor(program, make_engine(program))
+    store = RedisStore(redis_url, program, prefix="dec", cache_state=True)
+    bp = BatchProcessor(program, make_engine(program), store)
+    try:
+        await bp.process(_msgs([_sale("R1", "C1")]))
+        held = store.decoded[0]["C1"]
+        assert held.sales == 1 and held.version == store.cache[0]["C1"][0]  # type: ignore[index]
+
+        def no_decode(cid, blob):
+            raise AssertionError(f"{cid}'s blob decoded again")
+
+        monkeypatch.setattr(store_mod, "decode_state", no_decode)
+        r2 = parse_receipt(_sale("R2", "C1", 2))
+        dropped = await store.load([(0, r2, "receipts/0/1")])
+        assert dropped.customers["C1"] is held
+        dropped.at("R2", 0, "C1")
+        proc.process(r2, dropped, origin="receipts/0/1")
+        assert held.sales == 2, "the dropped view computed on the object it was handed"
+        monkeypatch.undo()
+        fresh = await store.load([(0, r2, "receipts/0/1")])
+        assert fresh.customers["C1"] is not held
+        assert fresh.customers["C1"].sales == 1, "the state as written, not the dropped view's"
+        again = await bp.process(_msgs([_sale("R2", "C1", 2)], start=1))
+        assert orjson.loads(again.results[0][1])["status"] == "applied"
+        assert store.decoded[0]["C1"].sales == 2
+        assert redis_client.get("dec:c:{0}:C1") == store.cache[0]["C1"][1]  # type: ignore[index]
+    finally:
+        await store.close()

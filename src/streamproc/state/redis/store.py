@@ -130,6 +130,14 @@ class BatchView:
         self.loaded_version[cid] = st.version
         self.loaded_points[cid] = sum(st.balance()) if points is None else points
 
+    def adopt_decoded(self, p: int, cid: str, st: CustomerState, points: int) -> None:
+        """Take a customer already decoded (held in memory as last written, handed to this
+        view alone: `RedisStore.cache`), sparing the decode of its blob."""
+        self.part[cid] = p
+        self.customers[cid] = st
+        self.loaded_version[cid] = st.version
+        self.loaded_points[cid] = points
+
     def at(self, receipt_id: str, partition: int, customer_id: str | None = None) -> None:
         """The processor is about to compute this receipt (claims are the receipt's own, the
         records it reads its customer's)."""
@@ -264,6 +272,10 @@ class RedisStore:
         # not seen; dropped when a partition is revoked, fenced or found moved (`forget`)
         self.cache: dict[int, dict[str, tuple[int, bytes, int]]] | None = \
             {} if cache_state else None
+        # the same states decoded, as the last batch that wrote them left them: a batch takes
+        # one out (it is then its own, mutated as it computes) and only a successful write
+        # puts it back, so no batch ever starts from an object another computation changed
+        self.decoded: dict[int, dict[str, CustomerState]] = {}
         # receipt records must outlive the return window (in wall time, with a margin)
         self.record_ttl_ms = (program.return_window_days + 7) * 86_400_000 if record_ttl else 0
         self.placement = Placement(partitions, partitioner)
@@ -308,6 +320,7 @@ class RedisStore:
         if self.cache is not None:
             for p in partitions:
                 self.cache.pop(p, None)
+                self.decoded.pop(p, None)
 
     def partition_of(self, key: str) -> int:
         """Where producers put this key (customer id, or receipt id when anonymous)."""
@@ -383,9 +396,15 @@ class RedisStore:
         for cid in read:
             view.adopt(p, cid, res[i])
             i += 1
+        decoded = self.decoded.get(p, {})
         for cid in cids:
-            if cid in held:
-                view.adopt(p, cid, held[cid][1], held[cid][2])
+            got = held.get(cid)
+            if got is not None:
+                st = decoded.pop(cid, None)
+                if st is not None and st.version == got[0]:
+                    view.adopt_decoded(p, cid, st, got[2])
+                else:
+                    view.adopt(p, cid, got[1], got[2])
         for cid in cids:
             view.profiles[cid] = decode_profile(res[i], cid)
             i += 1
@@ -504,8 +523,10 @@ class RedisStore:
             for p, d in parts.items():
                 if p not in refused:
                     held = self.cache.setdefault(p, {})
+                    objs = self.decoded.setdefault(p, {})
                     for cid in d["c"]:
                         held[cid] = view.written[cid]
+                        objs[cid] = view.customers[cid]  # what was encoded, as it was
         if moved is not None:
             raise Conflict(moved)
         for cid in view.dirty_customers:
