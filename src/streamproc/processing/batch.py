@@ -178,11 +178,12 @@ class _BatchTimers:
 
     def __init__(self, bp: BatchProcessor, view: BatchView) -> None:
         self.program = bp.program
+        self.next_due = bp.processor.next_due
         self.clock = bp.replay_clock or 0
         self.heap: list[tuple[int, str]] = []
         self.records: list[tuple[bytes, bytes]] = []
         for cid, st in view.customers.items():  # due later in the batch, before their receipt
-            due = timers.next_due(st, self.program)
+            due = self.next_due(st)
             if due is not None:
                 self.heap.append((due, cid))
         heapq.heapify(self.heap)
@@ -193,7 +194,7 @@ class _BatchTimers:
         self.clock = max(self.clock, o.receipt.ts_us)
         cid = o.receipt.customer_id
         if cid is not None and o.status != REJECTED and cid in view.customers:
-            due = timers.next_due(view.customers[cid], self.program)
+            due = self.next_due(view.customers[cid])
             if due is not None:
                 heapq.heappush(self.heap, (due, cid))
         while self.heap and self.heap[0][0] <= self.clock:
@@ -207,7 +208,7 @@ class _BatchTimers:
                 continue
             self.records.extend(fired)
             view.touch(st)
-            nxt = timers.next_due(st, self.program)
+            nxt = self.next_due(st)
             if nxt is not None and nxt > self.clock:
                 heapq.heappush(self.heap, (nxt, due_cid))
 
@@ -232,6 +233,7 @@ class BatchProcessor:
         self.program = program
         self.processor = make_processor(program, engine)  # FastProcessor when compiled
         self.store = store
+        store.next_due = self.processor.next_due  # the same answer (a differential test)
         self.max_conflicts = max_conflicts
         self.max_retry_seconds = max_retry_seconds
         self.metrics = metrics

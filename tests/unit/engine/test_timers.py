@@ -198,3 +198,18 @@ def test_compiled_fire_due_is_the_reference(case):
     got = _fastcalc.fire_due(mine, program, now, text)
     assert got == want
     assert mine == cst
+
+
+@settings(max_examples=300, deadline=None)
+@given(customers())
+def test_compiled_next_due_is_the_reference(case):
+    """`_fastcalc.next_due` (what the Redis store and the replays schedule with) against
+    `timers.next_due`, on random buckets with and without an expiry warning."""
+    from streamproc import _fastcalc
+    from streamproc.engine.timers import next_due
+
+    cst, _, notify, _ = case
+    program = program_from_dict(program_dict(
+        accrual=accrual(rate_bps=1000, activation_days=5, expiry_days=30),
+        notify={} if notify is None else {"expiring_days_before": notify}))
+    assert _fastcalc.next_due(cst, program) == next_due(cst, program)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import orjson
@@ -295,6 +295,10 @@ class RedisStore:
             else PipelinedRedis(url, connection, stall_s=LEAN_STALL_S)
         self.apply_lean, self.claims_lean = Script(LUA_APPLY), Script(LUA_CLAIMS)
         self.budgeted = [c.id for c in program.campaigns if c.budget is not None]
+        # when a customer's next timer is due (its entry in the partition's timer set): the
+        # processor's, compiled when it is (`BatchProcessor` hands it over)
+        self.next_due: Callable[[CustomerState], int | None] = \
+            lambda st: timers.next_due(st, program)
         self.single_use = {code for c in program.campaigns if c.single_use
                            for code in c.coupon_codes}
 
@@ -543,6 +547,7 @@ class RedisStore:
         cv: list[str] = []
         tm: list[list[str]] = []
         liability = 0
+        next_due = self.next_due
         for cid in d["c"]:
             st = view.customers[cid]
             old = view.loaded_version.get(cid, 0)
@@ -553,7 +558,7 @@ class RedisStore:
             view.written[cid] = (st.version, blob, points)
             blobs.append(blob)
             cv.append(str(old))
-            due = timers.next_due(st, self.program)
+            due = next_due(st)
             tm.append([cid, "" if due is None else str(due)])
             liability += points - view.loaded_points.get(cid, 0)
         rs: list[str] = []
