@@ -112,6 +112,8 @@ class BatchView:
         self.current_part: int = 0
         self.dirty_customers: set[str] = set()
         self.new_outputs: dict[str, tuple[int, bytes]] = {}  # origin -> (partition, output)
+        # origin -> (hash key, field) of its answer, as named at load (`Keys.answer`)
+        self.answer_keys: dict[str, tuple[str, str]] = {}
         self.loaded_points: dict[str, int] = {}
         self.outbox: dict[int, list[tuple[str, bytes]]] = {}
         # customer -> (version, blob, outstanding points) sent
@@ -390,7 +392,7 @@ class RedisStore:
         k = self.keys
         keys = [k.customer(p, c) for c in read] + [k.profile(p, c) for c in cids] \
             + [self.record_key(p, rs) for rs in sets]
-        hashes = self._answer_hashes(p, own)
+        hashes = self._answer_hashes(p, own, view.answer_keys)
         # the state's keys and the answers' hashes in one round trip (the answers are this
         # partition's owner's, written with the state under its fence)
         res, *answers = await self._all(
@@ -419,12 +421,26 @@ class RedisStore:
             for (origin, _), answer in zip(fields, got, strict=True):
                 view.outputs[origin] = answer
 
-    def _answer_hashes(self, p: int, origins: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
-        """The hashes the answers of these messages are kept in: key -> [(origin, field)]."""
+    def _answer_hashes(self, p: int, origins: Iterable[str],
+                       named: dict[str, tuple[str, str]] | None = None,
+                       ) -> dict[str, list[tuple[str, str]]]:
+        """The hashes the answers of these messages are kept in: key -> [(origin, field)].
+        `named`: (key, field) by origin, as named before (the batch's load); those not there
+        yet are named and added."""
         out: dict[str, list[tuple[str, str]]] = {}
+        answer = self.keys.answer
         for origin in origins:
-            key, field = self.keys.answer(p, origin)
-            out.setdefault(key, []).append((origin, field))
+            got = named.get(origin) if named is not None else None
+            if got is None:
+                got = answer(p, origin)
+                if named is not None:
+                    named[origin] = got
+            key, field = got
+            got_key = out.get(key)
+            if got_key is None:
+                out[key] = [(origin, field)]
+            else:
+                got_key.append((origin, field))
         return out
 
     async def _mget(self, keys: list[str]) -> list[bytes | None]:
@@ -576,7 +592,7 @@ class RedisStore:
             else:
                 blobs.append(pack_records(prune_records(got, window), _owner(rset)[1]))
         per_hash: list[str] = []
-        for key, fields in self._answer_hashes(p, d["o"]).items():
+        for key, fields in self._answer_hashes(p, d["o"], view.answer_keys).items():
             keys.append(key)
             per_hash.append(str(len(fields)))
             for origin, field in fields:
