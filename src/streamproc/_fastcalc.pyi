@@ -100,6 +100,7 @@ class MemView:
     """`MemoryState`'s `StateView` methods over its dicts (the replay loop's view)."""
 
     def __init__(self, state: MemoryState, records: dict[str, tuple[int, bytes]]) -> None: ...
+    def budgets_left(self, budgeted: list[tuple[str, int]]) -> dict[str, int]: ...
 
 class ReplayLoop:
     def __init__(

@@ -278,9 +278,13 @@ cdef class FastProcessor:
                              if code in self.single_use and view.coupon_used(code))
         else:
             used = frozenset()
-        budget_left = {}
-        for cid, budget in self.budgeted:
-            budget_left[cid] = budget - view.budget_spent(cid)
+        all_left = getattr(view, "budgets_left", None)  # a view may answer them at once
+        if all_left is not None:
+            budget_left = all_left(self.budgeted)
+        else:
+            budget_left = {}
+            for cid, budget in self.budgeted:
+                budget_left[cid] = budget - view.budget_spent(cid)
         if st is None:
             return _mk(MK_CTX, (None, 0, 0, False, None, frozenset(), {}, {}, budget_left,
                                 used))

@@ -228,6 +228,16 @@ cdef class MemView:
     def budget_spent(self, campaign_id):
         return self.budgets.get(campaign_id, 0)
 
+    def budgets_left(self, list budgeted):
+        """{campaign id: budget - `budget_spent`} for (campaign id, budget) pairs, one call."""
+        cdef dict out = {}
+        cdef PyObject *p
+        for item in budgeted:
+            cid, budget = <tuple>item
+            p = PyDict_GetItemWithError(self.budgets, cid)
+            PyDict_SetItem(out, cid, budget - (<object>p if p != NULL else 0))
+        return out
+
     def add_budget_spent(self, campaign_id, amount):
         self.budgets[campaign_id] = self.budgets.get(campaign_id, 0) + amount
 

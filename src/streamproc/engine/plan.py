@@ -45,6 +45,34 @@ MAX_POINTS = 1 << 62
 ROW_CACHE_MAX = 200_000
 
 
+def _category_keys(category: str) -> list[str]:
+    """The target categories that match `category` (`domain.program.category_matches`): the
+    category itself and each of its prefixes that ends before a '/'."""
+    return [category] + [category[:i] for i, ch in enumerate(category) if ch == "/"]
+
+
+class _TargetIndex:
+    """Targets by what they name (byte positions in a line record: target index + 1)."""
+
+    def __init__(self, targets: list[Target]) -> None:
+        self.any: list[int] = []
+        self.sku: dict[str, list[int]] = {}
+        self.cat: dict[str, list[int]] = {}
+        self.ex_sku: dict[str, list[int]] = {}
+        self.ex_cat: dict[str, list[int]] = {}
+        for k, t in enumerate(targets, 1):
+            if t.skus is None and t.categories is None:
+                self.any.append(k)
+            for s in t.skus or ():
+                self.sku.setdefault(s, []).append(k)
+            for c in t.categories or ():
+                self.cat.setdefault(c, []).append(k)
+            for s in t.exclude_skus:
+                self.ex_sku.setdefault(s, []).append(k)
+            for c in t.exclude_categories:
+                self.ex_cat.setdefault(c, []).append(k)
+
+
 class PlanError(StreamprocError, ValueError):
     """A program parameter outside what the compiled engine computes exactly."""
 
@@ -118,10 +146,35 @@ class Plan:
     single_use: list[int] = field(default_factory=list)
     tier_rates: list[int] = field(default_factory=list)
     rows: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    _index: _TargetIndex | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_targets(self) -> int:
         return len(self.targets)
+
+    def coverage(self, sku: str, category: str) -> bytearray:
+        """A zero byte, then `Target.covers(sku, category)` of every target as 0/1, from an
+        index of the targets by SKU and category: the work grows with the targets that name
+        the line, not with all of them (a chain runs hundreds of campaigns). Held to `covers`
+        by tests/unit/engine/test_plan_coverage.py."""
+        ix = self._index
+        if ix is None:
+            ix = self._index = _TargetIndex(self.targets)
+        cov = bytearray(len(self.targets) + 1)
+        for k in ix.any:
+            cov[k] = 1
+        for k in ix.sku.get(sku, ()):
+            cov[k] = 1
+        cats = _category_keys(category)
+        for c in cats:
+            for k in ix.cat.get(c, ()):
+                cov[k] = 1
+        for k in ix.ex_sku.get(sku, ()):
+            cov[k] = 0
+        for c in cats:
+            for k in ix.ex_cat.get(c, ()):
+                cov[k] = 0
+        return cov
 
     def row(self, sku: str, category: str) -> bytes:
         """The line record of (sku, category): restriction flags, then one byte per target."""
@@ -131,7 +184,9 @@ class Plan:
             acc, red, dis = self.program.restriction(category)
             flags = (F_ACCRUE if acc else 0) | (F_REDEEM if red else 0) | \
                 (F_DISCOUNT if dis else 0)
-            rec = bytes([flags] + [1 if t.covers(sku, category) else 0 for t in self.targets])
+            cov = self.coverage(sku, category)
+            cov[0] = flags
+            rec = bytes(cov)
             if len(self.rows) >= ROW_CACHE_MAX:
                 self.rows.clear()
             self.rows[key] = rec

@@ -115,6 +115,7 @@ def test_the_loops_view_is_the_memory_state():
                        ("exhausted_noted", ("c",)), ("exhausted_noted", ("d",)),
                        ("stored_output", ("R1",))]:
         assert getattr(v, name)(*args) == getattr(a, name)(*args), name
+    assert v.budgets_left([("c", 20), ("d", 3)]) == {"c": 8, "d": 3}
     assert (b.customers, b.budgets, b.coupons, b.exhausted) == \
         (a.customers, a.budgets, a.coupons, a.exhausted)
     assert {k: b.receipts.stored(k) for k in b.receipts} == \
