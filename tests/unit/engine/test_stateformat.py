@@ -84,3 +84,10 @@ def test_out_of_range_refused(enc) -> None:
         enc(CustomerState("C", sales=-1))
     with pytest.raises(ValueError):
         enc(CustomerState("C", buckets=[Bucket(1, "R", "c", 5, 1, 0, None)]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(states())
+def test_outstanding_is_the_balance_summed(s: CustomerState) -> None:
+    """What the store counts in the liability for a customer it writes."""
+    assert s.outstanding() == sum(s.balance())

@@ -130,7 +130,7 @@ class BatchView:
         st = decode_state(cid, blob)
         self.customers[cid] = st
         self.loaded_version[cid] = st.version
-        self.loaded_points[cid] = sum(st.balance()) if points is None else points
+        self.loaded_points[cid] = st.outstanding() if points is None else points
 
     def adopt_decoded(self, p: int, cid: str, st: CustomerState, points: int) -> None:
         """Take a customer already decoded (held in memory as last written, handed to this
@@ -390,8 +390,9 @@ class RedisStore:
             ("a", rid) for r in receipts if not r.customer_id
             for rid in (r.receipt_id, r.original_receipt_id) if rid))
         k = self.keys
-        keys = [k.customer(p, c) for c in read] + [k.profile(p, c) for c in cids] \
-            + [self.record_key(p, rs) for rs in sets]
+        ckey, pkey, hkey = k.customer(p, ""), k.profile(p, ""), k.records(p, "")
+        keys = [ckey + c for c in read] + [pkey + c for c in cids] + [hkey + c for c in cids] \
+            + [self.record_key(p, rs) for rs in sets[len(cids):]]
         hashes = self._answer_hashes(p, own, view.answer_keys)
         # the state's keys and the answers' hashes in one round trip (the answers are this
         # partition's owner's, written with the state under its fence)
@@ -564,19 +565,22 @@ class RedisStore:
         tm: list[list[str]] = []
         liability = 0
         next_due = self.next_due
+        customers, loaded, loaded_points = view.customers, view.loaded_version, view.loaded_points
+        written = view.written
+        ckey = k.customer(p, "")  # the partition's customer key, without the id
         for cid in d["c"]:
-            st = view.customers[cid]
-            old = view.loaded_version.get(cid, 0)
-            st.version = old + 1
-            keys.append(k.customer(p, cid))
+            st = customers[cid]
+            old = loaded.get(cid, 0)
+            st.version = v = old + 1
+            keys.append(ckey + cid)
             blob = encode_state(st)
-            points = sum(st.balance())
-            view.written[cid] = (st.version, blob, points)
+            points = st.outstanding()
+            written[cid] = (v, blob, points)
             blobs.append(blob)
             cv.append(str(old))
             due = next_due(st)
             tm.append([cid, "" if due is None else str(due)])
-            liability += points - view.loaded_points.get(cid, 0)
+            liability += points - loaded_points.get(cid, 0)
         rs: list[str] = []
         window = self.program.return_window_us
         for rset in d["r"]:
