@@ -392,3 +392,26 @@ async def test_a_state_held_decoded_is_reused_and_never_seen_changed_by_a_view_d
         assert redis_client.get("dec:c:{0}:C1") == store.cache[0]["C1"][1]  # type: ignore[index]
     finally:
         await store.close()
+
+
+async def test_a_profile_is_decoded_again_only_when_its_bytes_changed(redis_url):
+    """Profiles held decoded by the bytes read: a changed profile is seen by the next batch,
+    an erased one is gone."""
+    from streamproc.domain.receipt import Profile
+
+    program = program_from_dict(PROGRAM)
+    store = RedisStore(redis_url, program, prefix="prof", cache_state=True)
+    r = parse_receipt(_sale("R1", "C1"))
+    p = store.partition_of("C1")  # where the profile agent puts it
+    try:
+        await store.put_profiles([Profile("C1", None, frozenset({"gold"}))])
+        first = (await store.load([(p, r)])).profiles["C1"]
+        assert first is not None and first.segments == {"gold"}
+        assert (await store.load([(p, r)])).profiles["C1"] is first
+        await store.put_profiles([Profile("C1", None, frozenset({"silver"}))])
+        changed = (await store.load([(p, r)])).profiles["C1"]
+        assert changed is not None and changed.segments == {"silver"}
+        await store.client.delete(store.keys.profile(p, "C1"))
+        assert (await store.load([(p, r)])).profiles["C1"] is None
+    finally:
+        await store.close()

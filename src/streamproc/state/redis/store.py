@@ -278,6 +278,8 @@ class RedisStore:
         # one out (it is then its own, mutated as it computes) and only a successful write
         # puts it back, so no batch ever starts from an object another computation changed
         self.decoded: dict[int, dict[str, CustomerState]] = {}
+        # profiles decoded, by the bytes read (immutable: the same bytes, the same profile)
+        self.profiles_held: dict[int, dict[str, tuple[bytes, Profile | None]]] = {}
         # receipt records must outlive the return window (in wall time, with a margin)
         self.record_ttl_ms = (program.return_window_days + 7) * 86_400_000 if record_ttl else 0
         self.placement = Placement(partitions, partitioner)
@@ -327,6 +329,7 @@ class RedisStore:
             for p in partitions:
                 self.cache.pop(p, None)
                 self.decoded.pop(p, None)
+                self.profiles_held.pop(p, None)
 
     def partition_of(self, key: str) -> int:
         """Where producers put this key (customer id, or receipt id when anonymous)."""
@@ -412,9 +415,23 @@ class RedisStore:
                     view.adopt_decoded(p, cid, st, got[2])
                 else:
                     view.adopt(p, cid, got[1], got[2])
-        for cid in cids:
-            view.profiles[cid] = decode_profile(res[i], cid)
-            i += 1
+        if self.cache is None:
+            for cid in cids:
+                view.profiles[cid] = decode_profile(res[i], cid)
+                i += 1
+        else:
+            profiles = self.profiles_held.setdefault(p, {})
+            for cid in cids:
+                raw = res[i]
+                i += 1
+                if raw is None:
+                    view.profiles[cid] = None
+                    profiles.pop(cid, None)
+                    continue
+                got = profiles.get(cid)
+                if got is None or got[0] != raw:
+                    got = profiles[cid] = (raw, decode_profile(raw, cid))
+                view.profiles[cid] = got[1]
         for rs in sets:
             view.adopt_records(p, rs, res[i])
             i += 1
