@@ -428,10 +428,10 @@ class RedisStore:
                     view.profiles[cid] = None
                     profiles.pop(cid, None)
                     continue
-                got = profiles.get(cid)
-                if got is None or got[0] != raw:
-                    got = profiles[cid] = (raw, decode_profile(raw, cid))
-                view.profiles[cid] = got[1]
+                known = profiles.get(cid)
+                if known is None or known[0] != raw:
+                    known = profiles[cid] = (raw, decode_profile(raw, cid))
+                view.profiles[cid] = known[1]
         for rs in sets:
             view.adopt_records(p, rs, res[i])
             i += 1
