@@ -23,7 +23,7 @@ decoder fills and the engine's line-record table is keyed by.
 """
 
 from libc.stdint cimport int64_t, uint64_t, int32_t, uint8_t
-from libc.stdlib cimport malloc, free, realloc
+from libc.stdlib cimport malloc, free, realloc, qsort
 from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF

@@ -207,6 +207,25 @@ cdef class FastEngine:
     cdef uint8_t *covk
     cdef uint8_t *cov
     cdef uint8_t *anyc  # per target (1 + t): does any line of the receipt fall under it
+    # the campaigns a receipt can meet: keyed by target (CSR `t2c`), or always visited
+    cdef int *t2c_start
+    cdef int *t2c
+    cdef int *always
+    cdef int nalways
+    cdef int *mult_pos  # campaign -> position in mult_order, or -1
+    cdef int *ptl       # per receipt: the targets some line falls under
+    cdef int npt
+    cdef int *cand      # per receipt: the campaigns to visit, in program order
+    cdef int ncand
+    cdef int *cmo       # per receipt: the candidate multipliers, in mult_order
+    cdef int ncmo
+    cdef uint8_t *cmark
+    # per line record: its targets (indices into `tpool`)
+    cdef Py_ssize_t *rts_off
+    cdef int *rts_cnt
+    cdef int *tpool
+    cdef Py_ssize_t tpool_n
+    cdef Py_ssize_t tpool_cap
     cdef fc_rem *rems
     cdef fc_unit *units
     # per receipt state
@@ -232,6 +251,13 @@ cdef class FastEngine:
         self.recs = NULL
         self.cap_rec = 0
         self.rec_limit = 200000
+        self.t2c_start = self.t2c = self.always = self.mult_pos = NULL
+        self.ptl = self.cand = self.cmo = NULL
+        self.cmark = NULL
+        self.rts_off = NULL
+        self.rts_cnt = NULL
+        self.tpool = NULL
+        self.tpool_n = self.tpool_cap = 0
 
     def __init__(self, program):
         cdef int k, j
@@ -346,9 +372,74 @@ cdef class FastEngine:
                 self.any_holdout = True
             if cp.days != 127 or cp.start_min >= 0 or cp.bday >= 0:
                 self.any_time = True
+        self._index_targets()
         self._grow(16)
 
+    cdef int _index_targets(self) except -1:
+        """Which targets each campaign needs a line under before it can do anything (any one
+        of them: a bundle's first component, an offer's target and its offer's target); a
+        campaign with none (no target) is visited on every receipt."""
+        cdef int k, j, t, T = self.T, nc = max(self.nc, 1)
+        cdef Camp *cp
+        keyed = [[] for _ in range(T)]
+        always = []
+        for k in range(self.nc):
+            cp = &self.c[k]
+            keys = []
+            if cp.type == T_BUNDLE:
+                keys.append(self.comp_target[cp.comp_start] if cp.comp_count else -1)
+            elif cp.type <= T_MULTIPLIER or cp.type == T_OFFER:
+                keys.append(cp.target)
+            else:
+                keys.append(-1)
+            if cp.offer_kind != 0:
+                keys.append(cp.offer_target)
+            if any(t < 0 or t >= T for t in keys):
+                always.append(k)
+            else:
+                for t in set(keys):
+                    keyed[t].append(k)
+        self.t2c_start = <int *>malloc((T + 1) * sizeof(int))
+        self.t2c = <int *>malloc(max(sum(len(x) for x in keyed), 1) * sizeof(int))
+        self.always = <int *>malloc(max(len(always), 1) * sizeof(int))
+        self.mult_pos = <int *>malloc(nc * sizeof(int))
+        self.ptl = <int *>malloc(max(T, 1) * sizeof(int))
+        self.cand = <int *>malloc(nc * sizeof(int))
+        self.cmo = <int *>malloc(nc * sizeof(int))
+        self.cmark = <uint8_t *>malloc(nc)
+        if (self.t2c_start == NULL or self.t2c == NULL or self.always == NULL
+                or self.mult_pos == NULL or self.ptl == NULL or self.cand == NULL
+                or self.cmo == NULL or self.cmark == NULL):
+            raise MemoryError()
+        j = 0
+        for t in range(T):
+            self.t2c_start[t] = j
+            for k in keyed[t]:
+                self.t2c[j] = k
+                j += 1
+        self.t2c_start[T] = j
+        self.nalways = len(always)
+        for j in range(self.nalways):
+            self.always[j] = always[j]
+        memset(self.cmark, 0, nc)
+        for k in range(nc):
+            self.mult_pos[k] = -1
+        for j in range(self.nmult):
+            self.mult_pos[self.mult_order[j]] = j
+        return 0
+
     def __dealloc__(self):
+        free(self.t2c_start)
+        free(self.t2c)
+        free(self.always)
+        free(self.mult_pos)
+        free(self.ptl)
+        free(self.cand)
+        free(self.cmo)
+        free(self.cmark)
+        free(self.rts_off)
+        free(self.rts_cnt)
+        free(self.tpool)
         free(self.c)
         free(self.elig)
         free(self.offer_on)
@@ -454,6 +545,7 @@ cdef class FastEngine:
                 self.ltab[j].sku = NULL
                 self.ltab[j].cat = NULL
         self.ltab_n = 0
+        self.tpool_n = 0
 
     cdef int _ltab_resize(self, Py_ssize_t cap) except -1:
         cdef fc_lslot *old = self.ltab
@@ -493,6 +585,11 @@ cdef class FastEngine:
         cdef Py_ssize_t r, T1 = self.T + 1
         cdef uint64_t h, m
         cdef uint8_t *q
+        cdef Py_ssize_t *qo
+        cdef int *qc
+        cdef int *qp
+        cdef int j
+        cdef const char *row
         cs = _intern(sku)
         cc = _intern(cat)
         if cs is not sku or cc is not cat:
@@ -510,9 +607,33 @@ cdef class FastEngine:
             if q == NULL:
                 raise MemoryError()
             self.recs = q
+            qo = <Py_ssize_t *>realloc(self.rts_off, r * sizeof(Py_ssize_t))
+            if qo == NULL:
+                raise MemoryError()
+            self.rts_off = qo
+            qc = <int *>realloc(self.rts_cnt, r * sizeof(int))
+            if qc == NULL:
+                raise MemoryError()
+            self.rts_cnt = qc
             self.cap_rec = r
         r = self.ltab_n
-        memcpy(&self.recs[r * T1], PyBytes_AS_STRING(rec), T1)
+        row = PyBytes_AS_STRING(rec)
+        memcpy(&self.recs[r * T1], row, T1)
+        # the record's targets, listed once (a receipt ORs only these)
+        if self.tpool_n + self.T > self.tpool_cap:
+            qp = <int *>realloc(self.tpool, max(4096, 2 * self.tpool_cap + self.T)
+                                * sizeof(int))
+            if qp == NULL:
+                raise MemoryError()
+            self.tpool = qp
+            self.tpool_cap = max(4096, 2 * self.tpool_cap + self.T)
+        self.rts_off[r] = self.tpool_n
+        self.rts_cnt[r] = 0
+        for j in range(self.T):
+            if row[1 + j]:
+                self.tpool[self.tpool_n] = j
+                self.tpool_n += 1
+                self.rts_cnt[r] += 1
         m = self.ltab_cap - 1
         h = fc_phash(<PyObject *>cs, <PyObject *>cc) & m
         while self.ltab[h].sku != NULL:

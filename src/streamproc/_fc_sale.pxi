@@ -232,6 +232,8 @@ cdef int _load_lines(FastEngine self, lines) except -1:
     cdef Py_ssize_t r
     cdef bint prev_int = False
     cdef int64_t prev_v = 0
+    cdef Py_ssize_t o, oe
+    cdef int t
     n = len(lines)
     self._grow(n)
     self.n = n
@@ -241,6 +243,10 @@ cdef int _load_lines(FastEngine self, lines) except -1:
     line_type = Line
     if self.ltab_cap == 0:
         self._ltab_resize(1024)
+    # targets any line falls under (a campaign whose targets no line meets does nothing):
+    # from each record's list of its targets, not a pass over every target
+    memset(self.anyc, 0, T1)
+    self.npt = 0
     for i in range(n):
         ln = lines[i]
         if type(ln) is line_type:
@@ -265,6 +271,21 @@ cdef int _load_lines(FastEngine self, lines) except -1:
                 rp = PyBytes_AS_STRING(rec)
         if r >= 0:
             rp = <const char *>&self.recs[r * T1]
+            o = self.rts_off[r]
+            oe = o + self.rts_cnt[r]
+            while o < oe:
+                t = self.tpool[o]
+                if not self.anyc[1 + t]:
+                    self.anyc[1 + t] = 1
+                    self.ptl[self.npt] = t
+                    self.npt += 1
+                o += 1
+        else:
+            for j in range(1, T1):
+                if rp[j] and not self.anyc[j]:
+                    self.anyc[j] = 1
+                    self.ptl[self.npt] = j - 1
+                    self.npt += 1
         memcpy(&self.cov[i * T1], rp, T1)
         self.flags[i] = <uint8_t>rp[0]
         q = qo
@@ -292,12 +313,6 @@ cdef int _load_lines(FastEngine self, lines) except -1:
             prev = lno
             prev_v = v
             prev_int = ovf == 0
-    # targets any line falls under: a campaign whose target no line meets does nothing
-    memset(self.anyc, 0, T1)
-    for i in range(n):
-        rp = <const char *>&self.cov[i * T1]
-        for j in range(1, T1):
-            self.anyc[j] |= <uint8_t>rp[j]
     if not sorted_ln:
         order = _line_order(lines)
         for j in range(n):
@@ -305,10 +320,48 @@ cdef int _load_lines(FastEngine self, lines) except -1:
 
     return 0
 
+cdef int _cmp_int(const void *a, const void *b) noexcept nogil:
+    return (<const int *>a)[0] - (<const int *>b)[0]
+
+cdef void _candidates(FastEngine self) noexcept:
+    """`cand`: the campaigns this receipt's lines can meet (a target some line falls under)
+    and those visited always, in program order; `cmo`: the multipliers among them, in
+    `mult_order`. The others cost nothing: every stage skips a campaign none of whose targets
+    a line meets."""
+    cdef int x, j, k, t, nc = 0, nm = 0
+    cdef int *cand = self.cand
+    for x in range(self.nalways):
+        k = self.always[x]
+        self.cmark[k] = 1
+        cand[nc] = k
+        nc += 1
+    for x in range(self.npt):
+        t = self.ptl[x]
+        for j in range(self.t2c_start[t], self.t2c_start[t + 1]):
+            k = self.t2c[j]
+            if not self.cmark[k]:
+                self.cmark[k] = 1
+                cand[nc] = k
+                nc += 1
+    for x in range(nc):
+        k = cand[x]
+        self.cmark[k] = 0
+        if self.mult_pos[k] >= 0:
+            self.cmo[nm] = self.mult_pos[k]
+            nm += 1
+    if nc > 1:
+        qsort(cand, nc, sizeof(int), _cmp_int)
+    if nm > 1:
+        qsort(self.cmo, nm, sizeof(int), _cmp_int)
+    for x in range(nm):
+        self.cmo[x] = self.mult_order[self.cmo[x]]
+    self.ncand = nc
+    self.ncmo = nm
+
 cdef int _calc2(FastEngine self, receipt, ctx, lines, ts_o, store_id, redeem_o, coupons,
                 customer_id, tier_o, balance_o, has_sale, birthday, segments, uses,
                 offers, budget_left, used_codes):
-    cdef int k
+    cdef int k, x
     cdef Camp *cp
     cdef int64_t ts, q, up, v
     cdef bint ok, seg_fast
@@ -317,6 +370,7 @@ cdef int _calc2(FastEngine self, receipt, ctx, lines, ts_o, store_id, redeem_o, 
     cdef PyObject *pv
     cdef int lyear, lmonth = 0, lday = 0
     _load_lines(self, lines)
+    _candidates(self)
 
     self.anon = customer_id is None
     if not self.anon:
@@ -374,7 +428,8 @@ cdef int _calc2(FastEngine self, receipt, ctx, lines, ts_o, store_id, redeem_o, 
     memset(self.gave, 0, self.nc)
     memset(self.exhausted, 0, self.nc)
     memset(self.offer_on, 0, self.nc)
-    for k in range(self.nc):
+    for x in range(self.ncand):
+        k = self.cand[x]
         cp = &self.c[k]
         if cp.has_budget:
             if type(budget_left) is dict:
@@ -472,12 +527,14 @@ cdef int _calc2(FastEngine self, receipt, ctx, lines, ts_o, store_id, redeem_o, 
 cdef int _stages(FastEngine self, int64_t want, int tier, dict verdicts) except -1:
     """Stages A and B, redemption, accrual and the coupons' verdicts, once `elig`,
     `offer_on`, `bleft`, the lines and `anon` are set (`want`: min(redeem, balance))."""
-    cdef int i, k, j, t, n = self.n, T1 = self.T + 1
+    cdef int i, k, j, t, x, n = self.n, T1 = self.T + 1, nca = self.ncand
+    cdef int *cand = self.cand
     cdef Camp *cp
     cdef int64_t v, q, total, rate, elig_sum, due, redeemed, pts, mult, sum_amt, base_total
     cdef bint ok
     # stage A, then stage B, in program order (priority, then id)
-    for k in range(self.nc):
+    for x in range(nca):
+        k = cand[x]
         cp = &self.c[k]
         if cp.type <= T_BUNDLE:
             if self.elig[k] and _meets(self, cp):
@@ -485,7 +542,8 @@ cdef int _stages(FastEngine self, int64_t want, int tier, dict verdicts) except 
         elif cp.type == T_OFFER and cp.offer_kind == OFFER_PERCENT and self.offer_on[k] \
                 and self.anyc[1 + cp.offer_target]:
             _offer_discount(self, k)
-    for k in range(self.nc):
+    for x in range(nca):
+        k = cand[x]
         cp = &self.c[k]
         if cp.type == T_THRESHOLD and self.elig[k] and self.anyc[1 + cp.target]:
             _threshold(self, k)
@@ -533,14 +591,14 @@ cdef int _stages(FastEngine self, int64_t want, int tier, dict verdicts) except 
             self.acc[i] = self.basepts[i]
             base_total += self.basepts[i]
             self.winner[i] = -1
-        if self.nmult:
-            for k in range(self.nc):
-                self.has_win[k] = 0
+        if self.ncmo:
+            for x in range(nca):
+                self.has_win[cand[x]] = 0
             for i in range(n):
                 if not self.flags[i] & F_ACCRUE:
                     continue
-                for j in range(self.nmult):
-                    k = self.mult_order[j]
+                for j in range(self.ncmo):
+                    k = self.cmo[j]
                     cp = &self.c[k]
                     if cp.type == T_MULTIPLIER:
                         if self.elig[k] and self.cov[i * T1 + 1 + cp.target]:
@@ -556,7 +614,8 @@ cdef int _stages(FastEngine self, int64_t want, int tier, dict verdicts) except 
                     mult = cp.mult if cp.type == T_MULTIPLIER else cp.offer_mult
                     self.extra[i] = fc_md3(self.base[i], rate, mult, BPS * BPS) \
                         - self.basepts[i]
-            for k in range(self.nc):
+            for x in range(nca):
+                k = cand[x]
                 if not self.has_win[k]:
                     continue
                 cp = &self.c[k]
@@ -590,7 +649,8 @@ cdef int _stages(FastEngine self, int64_t want, int tier, dict verdicts) except 
 
         # bonus_points, sku_points, next_purchase_offer
         for t in (T_BONUS, T_SKU_POINTS, T_OFFER):
-            for k in range(self.nc):
+            for x in range(nca):
+                k = cand[x]
                 cp = &self.c[k]
                 if cp.type != t or not self.elig[k] or not self.anyc[1 + cp.target]:
                     continue
@@ -642,7 +702,8 @@ cdef int _stages(FastEngine self, int64_t want, int tier, dict verdicts) except 
             rejected.append((code, verdict))
         self.out_accepted = accepted
         self.out_rejected = rejected
-    for k in range(self.nc):
+    for x in range(nca):
+        k = cand[x]
         if self.gave[k]:
             self._log(IT_GAVE, k, 0)
     self.out_redeemed = redeemed
