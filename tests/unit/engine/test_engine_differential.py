@@ -325,9 +325,61 @@ def outcome_obj(o) -> tuple:
     return (o.status, o.result, o.events, o.reject)
 
 
+@st.composite
+def padded_programs(draw: st.DrawFn) -> dict:
+    """A drawn program among hundreds of campaigns (copies of its own, any type, with
+    budgets, holdouts, coupons, offers and priorities that interleave), most on SKUs no receipt
+    carries, a few on the receipts' targets or on none: the compiled engine visits only the
+    campaigns a receipt's lines can meet, and what it skips must change nothing."""
+    import copy
+    import random
+
+    doc = draw(programs())
+    rnd = random.Random(draw(st.integers(0, 2**32)))
+    live = doc["campaigns"]
+    n = len(live)
+    away = {"skus": ["zz0"]}
+
+    def off(t: dict) -> dict:
+        return {"skus": [f"zz{rnd.randrange(1000)}"]} if t is not None else away
+
+    for j in range(n, n + draw(st.integers(100, 400))):
+        c = copy.deepcopy(rnd.choice(live))
+        c["id"] = f"c{j}"
+        c["priority"] = rnd.randint(-1, 3)
+        if "coupon" in c:
+            c["coupon"]["codes"] = [f"CP{j}{x}" for x in "AB"[:len(c["coupon"]["codes"])]]
+        roll = rnd.randrange(20)
+        if roll > 1:  # most: on SKUs no receipt carries
+            if "components" in c:
+                for comp in c["components"]:
+                    comp["target"] = off(comp["target"]) if rnd.randrange(3) else comp["target"]
+                if all("zz" not in str(comp["target"]) for comp in c["components"]):
+                    c["components"][0]["target"] = off(None)
+            else:
+                c["target"] = off(c.get("target"))
+            if "offer" in c:
+                c["offer"]["target"] = off(c["offer"].get("target"))
+        elif roll == 1 and "components" not in c:  # on every line
+            c.pop("target", None)
+        doc["campaigns"].append(c)
+    return doc
+
+
 @settings(max_examples=1500 * SCALE, **SETTINGS)
 @given(doc=programs(), data=st.data())
 def test_processor_differential(doc: dict, data: st.DataObject) -> None:
+    same_processing(doc, data)
+
+
+@settings(max_examples=60 * SCALE, **SETTINGS)
+@given(doc=padded_programs(), data=st.data())
+def test_processor_differential_many_campaigns(doc: dict, data: st.DataObject) -> None:
+    same_processing(doc, data)
+
+
+def same_processing(doc: dict, data: st.DataObject) -> None:
+    """The compiled processor's outcomes and state are the reference's, message by message."""
     program = program_from_dict(doc)
     msgs = data.draw(streams(len(doc["campaigns"])))
     profs = data.draw(profiles())
@@ -385,6 +437,17 @@ def calc_obj(c) -> tuple:
 @settings(max_examples=1000 * SCALE, **SETTINGS)
 @given(doc=programs(), data=st.data())
 def test_calc_differential(doc: dict, data: st.DataObject) -> None:
+    same_calc(doc, data)
+
+
+@settings(max_examples=100 * SCALE, **SETTINGS)
+@given(doc=padded_programs(), data=st.data())
+def test_calc_differential_many_campaigns(doc: dict, data: st.DataObject) -> None:
+    same_calc(doc, data)
+
+
+def same_calc(doc: dict, data: st.DataObject) -> None:
+    """The compiled engine's `SaleCalc` is the reference's, sale by sale and over many."""
     program = program_from_dict(doc)
     ref, fast = ReferenceEngine(program), load_fast_engine(program)
     codes = [f"CP{i}{s}" for i in range(len(doc["campaigns"])) for s in "AB"] + ["NOPE"]
