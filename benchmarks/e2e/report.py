@@ -132,45 +132,45 @@ def plot(res: dict[str, Any], path: Path) -> None:
 
 # Written after looking at the figures; the goal checks below it are computed on every run.
 ANALYSIS = """\
-Honest reading (run of 2026-12-03 16:39-16:46, `--only a,d`, defaults otherwise: 1,000,000
-receipts, steady rate 10,000/s for 30 s, cap 120 s; a quiet machine: load average 0.6-1.3,
-nothing else running, column "others"). (b), (c) and (e) were not run this time; their
-conclusions (a faust agent per receipt costs far more than aiokafka `getmany`; the reference
-engine is not what limits the worker) come from the run of 2026-11-25 and are in this file's
-history.
+Honest reading (run of 2026-12-03 19:56-20:03, `--only a,d`, defaults otherwise: 1,000,000
+receipts, steady rate 10,000/s for 30 s, cap 120 s; a quiet machine: nothing else running,
+column "others"). (b), (c) and (e) were not run this time; their conclusions (a faust agent
+per receipt costs far more than aiokafka `getmany`; the reference engine is not what limits
+the worker) come from the run of 2026-11-25 and are in this file's history.
 
-- **(d) >= 50 % of (a): not met** - (d) 3,784/s against (a) 37,034/s, **10 %**. Per
-  CPU-second: (d) 4,203 receipts, (a) 46,083 (9 %). (d) starts at 4.5k/s and ends its 120 s
-  at 3.0k/s, as customers come back with state and records to load, update and write. Runs
-  the same afternoon on a busy machine (load 2.5-3.6) gave the same ratio: 3,148 against
-  31,248/s (16:19).
-- **(d) >= 20k receipts/s: not met** (3.8k/s on 0.9 core). **p99 <= 100 ms at a steady
-  10k/s: not met** - one worker cannot carry 10k/s: the backlog grows during the phase
-  (9,299/s sent), p50 29 s, p99 62 s. (a) at the same rate: p50 22 ms, p99 364 ms.
-- **What changed since the 2026-11-25 run, for (d)** (issue 12): the receipt records are
-  one packed value per customer, written by a compiled splice that keeps the bytes of the
-  records a batch did not change and read by a compiled decoder (1125d7e, 66d1628; the batch
-  path's records cost went from the largest item to ~2 %, see "Worker batch path" above),
-  and committed messages' answers are dropped with one UNLINK per partition instead of one
-  command per message (8050e81: that drop was 15 % of the worker's time under cProfile in
-  the 16:03 run - 55k redis-py commands packed for 42k receipts; 5.8k for 67k now).
-  Per CPU-second (d) is 4.2k against 3.8k on 2026-11-25, about the noise of this machine:
-  the catch-up covers the first ~450k receipts of a month, where customers have few records
-  (the splice pays most late in the month and for frequent customers), and the processor
-  itself (compiled, ~9 % own time plus its Python objects) and redis-py remain.
-- **Where (d)'s time goes now** (its process under cProfile for 30 s, 90k receipts; the
-  batch path alone, no Kafka, does 6,707 receipts/s with Redis calls 53 % of its wall time):
-  the compiled processor and the Python objects it makes per receipt (`compute_message`,
-  10 % own time), redis-py packing the load and commit calls' arguments (`pack_command` and
-  `encode`, 9 %), the commit per partition (4 %), the event loop's polling (7 %), the Kafka
-  side and the batch's parsing the rest, thinly spread.
+- **(d) >= 50 % of (a): not met** - (d) 4,487/s against (a) 38,459/s, **12 %** (10 % at
+  16:39: 3,784 against 37,034/s). Per CPU-second: (d) 4,726 receipts (4,203 at 16:39), (a)
+  47,962. (d) still slows as customers come back: 5.2k/s over its first 30 s, 4.1k/s over its
+  last 30 s.
+- **(d) >= 20k receipts/s: not met** (4.5k/s on 0.95 core). **p99 <= 100 ms at a steady
+  10k/s: not met** - one worker cannot carry 10k/s, so the backlog grows during the phase:
+  p50 28 s, p99 61 s. (a) at the same rate: p50 22 ms, p99 74 ms.
+- **The CPU budget above** says why, from this run's own figures: at half of (a), 19.2k
+  receipts/s, (d)'s one process may spend 52 µs of CPU a receipt and spends 212 (4.1x over);
+  its broker and redis-server together take 58 µs a receipt (broker 22: a receipt makes
+  about 3.5 output records, results and events, where (a) copies one; redis-server 36, down
+  from 50 at 16:39), so even a worker process that cost nothing would leave the three of them
+  at 58 of the 104 µs that 2 cores give each receipt at that rate.
+- **What changed since 16:39** (issue 12, this session): the Redis side (one `MGET` load,
+  many keys a command in the apply script, receipt records guarded by the customer's
+  version, stored answers in one hash per 65,536 offsets: redis-server -40 % a receipt on
+  the batch path), the calls over the lean pipelined connection with arguments packed by
+  hiredis, a garbage cycle per batch gone (a reject held the batch's frames), states and
+  profiles held decoded between batches, and the compiled processor's cuts of the replay
+  rounds (the raw-bytes scanner, records without `__init__`, campaigns a receipt can meet).
+  The batch path alone, without Kafka, went from 6,707 to 7,554 receipts/s.
+- **Where (d)'s time goes now** (cProfile, 30 s): the compiled processor and its Python
+  objects (`compute_message`, 12 % own time), the event loop's polling (7 %), the commit per
+  partition (5 %), then parsing, the records splice, hiredis packing and the outcome
+  counting at 2 % each. The batch path is ~130 µs of the 212; Kafka, faust (the customers
+  topic's agent) and the loop the other ~80, where the passthrough spends 21.
 
 What it would take: the batch from Kafka bytes to Redis arguments and result bytes in
-compiled code with no Python objects per receipt (the replay section's seams: a batch entry
-point, receipts decoded into C arrays, customers as C structs over the packed state); the
-Redis calls' arguments built as one buffer instead of by redis-py per argument; and more
-processes (one worker per core per partition set) - on 2 shared cores, with the broker and
-Redis on them too, 50 % of a passthrough from one Python process is not in reach today.
+compiled code with no Python objects per receipt (the replay section's seams: receipts
+decoded into C arrays, customers as C structs over the packed state, results written from
+the engine's log), the outputs produced from those bytes, and more than one process per
+worker; on 2 shared cores, with the broker and Redis on them too, 50 % of a passthrough from
+one Python process is not in reach today.
 """
 
 
