@@ -34,6 +34,7 @@ from e2e_support import (
     replay_oracle,
     worker_env,
 )
+from test_worker_fence import _fences, _wait
 from test_worker_stream import _compare, _contested, _setup, _wait_profiles
 
 from streamproc.engine.model import EXPIRED, NOTE_ACTIVATED, NOTE_EXPIRED
@@ -99,6 +100,12 @@ def test_crash_extended(tmp_path):
                                                   "after_apply=kill@2"}).start(),
                    WorkerProcess(tmp_path, "w1", env).start()]
         _wait_profiles(url, prefix, len(customers), workers)
+        # both own receipts partitions before any receipt is sent: a worker that joins late
+        # may find the other has drained its share of the first chunk, never reach its 2nd
+        # batch, and the test would wait for a failpoint that cannot fire (CI, 2026-12-03)
+        _wait(lambda: len(f := _fences(url, prefix)) == 6
+              and len({m for _, m in f.values()}) == 2,
+              "both workers own receipts partitions", 120, first_dead(workers))
         redelivered: dict[tuple[str, int], float] = {}
 
         def scrape() -> None:
