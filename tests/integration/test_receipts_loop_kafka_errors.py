@@ -6,6 +6,7 @@ handled and the committed offsets end at the end of the topic."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -51,9 +52,11 @@ def test_a_failed_delivery_rereads_from_the_committed_offsets(kafka_bootstrap):
         loop = ReceiptsLoop(kafka_bootstrap, topic, group, batch_size=50, wait_ms=100,
                             handle=handle, commit_interval_s=0.0)
         task = asyncio.create_task(loop.run())
+        deadline = time.monotonic() + 120
         while len(set(handled)) < n or failures["left"] or loop.pending or loop.offsets:
             assert not task.done(), task.exception()
-            await asyncio.sleep(0.05)
+            assert time.monotonic() < deadline, "the loop never caught up after the errors"
+            await asyncio.sleep(0.05)  # polling the loop's state for the condition
         loop.stopping = True
         await asyncio.wait_for(task, 30)
         return handled, loop.kafka_errors, await _committed(kafka_bootstrap, topic, group)
@@ -101,9 +104,11 @@ def test_a_failing_rewind_is_retried_before_any_batch_is_read(kafka_bootstrap):
 
         loop.consumer.committed = committed  # type: ignore[method-assign]
         task = asyncio.create_task(loop.run())
+        deadline = time.monotonic() + 120
         while len(set(handled)) < n or failed["committed"] < 2 or loop.pending or loop.offsets:
             assert not task.done(), task.exception()
-            await asyncio.sleep(0.05)
+            assert time.monotonic() < deadline, "the loop never caught up after the rewind"
+            await asyncio.sleep(0.05)  # polling the loop's state for the condition
         loop.stopping = True
         await asyncio.wait_for(task, 30)
         return handled, loop.kafka_errors, failed["committed"], await _committed(
